@@ -1,0 +1,1 @@
+"""Pure building blocks shared by every layer: clocks, ids, errors and decimal helpers."""

@@ -1,0 +1,30 @@
+"""Exact money arithmetic: every price and quantity that touches the ledger is a Decimal,
+rounded to the instrument's increment with banker-free, explicit rounding."""
+
+from __future__ import annotations
+
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
+
+ZERO = Decimal(0)
+
+
+def to_decimal(value: float | int | str | Decimal) -> Decimal:
+    """Convert without binary-float noise: floats go through their shortest repr."""
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    return Decimal(value)
+
+
+def quantize(value: Decimal, increment: Decimal, rounding: str = ROUND_HALF_EVEN) -> Decimal:
+    """Round ``value`` to a multiple of ``increment``."""
+    if increment <= 0:
+        raise ValueError(f"increment must be positive, got {increment}")
+    steps = (value / increment).quantize(Decimal(1), rounding=rounding)
+    return (steps * increment).quantize(increment)
+
+
+def floor_to(value: Decimal, increment: Decimal) -> Decimal:
+    """Round towards zero to a multiple of ``increment`` (order sizes never round up)."""
+    return quantize(value, increment, ROUND_DOWN)
