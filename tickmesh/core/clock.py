@@ -30,5 +30,4 @@ class SimulatedClock:
 
     def advance_to(self, ts_ns: int) -> None:
         """Move forward to ``ts_ns``; time never goes backwards."""
-        if ts_ns > self._now:
-            self._now = ts_ns
+        self._now = max(self._now, ts_ns)

@@ -1,4 +1,4 @@
-"""Sortable unique ids (ULID layout: 48-bit millisecond time + 80 bits of entropy, Crockford base32).
+"""Sortable unique ids: ULID layout, 48-bit millisecond time + 80 bits of entropy, base32.
 
 Live sessions draw entropy from the OS; deterministic sessions use a seeded generator so the same
 input gives the same ids, which is what makes a replay after a crash produce identical fills.

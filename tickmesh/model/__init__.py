@@ -27,6 +27,7 @@ from tickmesh.model.events import (
     ServiceError,
     Signal,
     Tick,
+    TickBatch,
 )
 from tickmesh.model.instrument import Instrument
 
@@ -60,6 +61,7 @@ __all__ = [
     "Side",
     "Signal",
     "Tick",
+    "TickBatch",
     "TradingState",
     "decode",
     "encode",

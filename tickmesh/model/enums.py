@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class Side(str, Enum):
+class Side(StrEnum):
     BUY = "BUY"
     SELL = "SELL"
 
@@ -17,12 +17,12 @@ class Side(str, Enum):
         return Side.SELL if self is Side.BUY else Side.BUY
 
 
-class OrderType(str, Enum):
+class OrderType(StrEnum):
     MARKET = "MARKET"
     LIMIT = "LIMIT"
 
 
-class TradingState(str, Enum):
+class TradingState(StrEnum):
     """ACTIVE trades freely; REDUCING only lets positions shrink; HALTED blocks every new order."""
 
     ACTIVE = "ACTIVE"
@@ -30,7 +30,7 @@ class TradingState(str, Enum):
     HALTED = "HALTED"
 
 
-class DenyReason(str, Enum):
+class DenyReason(StrEnum):
     """Why the risk manager refused a signal. Every refusal carries exactly one."""
 
     TRADING_HALTED = "TRADING_HALTED"
@@ -50,7 +50,7 @@ class DenyReason(str, Enum):
     STRATEGY_DISABLED = "STRATEGY_DISABLED"
 
 
-class CommandType(str, Enum):
+class CommandType(StrEnum):
     HALT = "HALT"
     RESUME = "RESUME"
     SET_STATE = "SET_STATE"

@@ -1,1 +1,1 @@
-"""tickmesh.bus.backends."""
+"""Bus backends, chosen by URL scheme."""
