@@ -1,0 +1,193 @@
+"""Connecting, migrating, URL handling and units of work."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Connection, inspect, text
+
+from tickmesh.core.errors import ConfigError
+from tickmesh.core.stamp import Stamper
+from tickmesh.storage import Database, normalize_url
+from tickmesh.storage.schema import metadata
+
+from .conftest import NS, make_fill
+
+EXPECTED_TABLES = {
+    "sessions",
+    "orders",
+    "fills",
+    "positions",
+    "accounts",
+    "bars",
+    "signals",
+    "rejections",
+    "risk_state",
+    "feed_checkpoints",
+}
+
+
+async def _table_names(db: Database) -> set[str]:
+    async with db.reader() as repo:
+        return set(await repo.conn.run_sync(lambda conn: inspect(conn).get_table_names()))
+
+
+async def _scalar(db: Database, sql: str) -> object:
+    async with db.reader() as repo:
+        return (await repo.conn.execute(text(sql))).scalar_one()
+
+
+async def test_migrate_fresh_database_creates_every_table(db: Database) -> None:
+    tables = await _table_names(db)
+
+    assert tables == EXPECTED_TABLES | {"alembic_version"}
+    assert set(metadata.tables) == EXPECTED_TABLES
+
+
+async def test_migrate_twice_keeps_schema_and_data(db: Database, stamper: Stamper) -> None:
+    async with db.transaction() as repo:
+        await repo.add_fills([make_fill(stamper, "f1", 10)], NS)
+
+    await db.migrate()
+
+    async with db.reader() as repo:
+        assert [fill.fill_id for fill in await repo.load_fills(NS)] == ["f1"]
+    assert await _scalar(db, "SELECT version_num FROM alembic_version") == "0001"
+
+
+async def test_migrated_schema_matches_declared_metadata(db: Database) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    def diff(conn: Connection) -> list[object]:
+        differences: list[object] = compare_metadata(MigrationContext.configure(conn), metadata)
+        return differences
+
+    async with db.reader() as repo:
+        differences = await repo.conn.run_sync(diff)
+
+    assert differences == []
+
+
+async def test_fills_index_by_namespace_and_time_exists(db: Database) -> None:
+    async with db.reader() as repo:
+        indexes = await repo.conn.run_sync(lambda conn: inspect(conn).get_indexes("fills"))
+
+    assert ["namespace", "ts_event"] in [index["column_names"] for index in indexes]
+
+
+async def test_connect_sqlite_file_enables_wal_and_foreign_keys(db: Database) -> None:
+    assert await _scalar(db, "PRAGMA journal_mode") == "wal"
+    assert await _scalar(db, "PRAGMA foreign_keys") == 1
+
+
+async def test_connect_missing_parent_folder_creates_it(tmp_path: Path) -> None:
+    path = tmp_path / "a" / "b" / "state.db"
+
+    async with Database(f"sqlite:///{path}") as database:
+        await database.migrate()
+
+    assert path.exists()
+
+
+async def test_in_memory_database_migrates_and_keeps_state_across_units(stamper: Stamper) -> None:
+    async with Database("sqlite:///:memory:") as database:
+        await database.migrate()
+        async with database.transaction() as repo:
+            await repo.add_fills([make_fill(stamper, "f1", 1)], NS)
+        async with database.reader() as repo:
+            fills = await repo.load_fills(NS)
+
+    assert [fill.fill_id for fill in fills] == ["f1"]
+
+
+async def test_transaction_raising_midway_leaves_nothing(db: Database, stamper: Stamper) -> None:
+    fills = [make_fill(stamper, "f1", 1), make_fill(stamper, "f2", 2)]
+
+    async def write_then_fail() -> None:
+        async with db.transaction() as repo:
+            await repo.add_fills(fills, NS)
+            await repo.set_checkpoint("replay", "42", 2)
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        await write_then_fail()
+
+    async with db.reader() as repo:
+        assert await repo.load_fills(NS) == []
+        assert await repo.get_checkpoint("replay") is None
+
+
+async def test_transaction_completing_commits_everything(db: Database, stamper: Stamper) -> None:
+    async with db.transaction() as repo:
+        await repo.add_fills([make_fill(stamper, "f1", 1)], NS)
+        await repo.set_checkpoint("replay", "42", 2)
+
+    async with db.reader() as repo:
+        assert len(await repo.load_fills(NS)) == 1
+        assert (await repo.get_checkpoint("replay")) is not None
+
+
+async def test_fill_with_unknown_session_violates_foreign_key(
+    db: Database, stamper: Stamper
+) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    with pytest.raises(IntegrityError):
+        async with db.transaction() as repo:
+            await repo.add_fills([make_fill(stamper, "f1", 1)], NS, session_id="nope")
+
+
+async def test_use_before_connect_says_to_connect(tmp_path: Path) -> None:
+    database = Database(f"sqlite:///{tmp_path / 'x.db'}")
+
+    with pytest.raises(RuntimeError, match="connect"):
+        await database.migrate()
+
+
+@pytest.mark.parametrize(
+    ("url", "driver"),
+    [
+        ("sqlite:///data/x.db", "sqlite+aiosqlite"),
+        ("sqlite+aiosqlite:///data/x.db", "sqlite+aiosqlite"),
+        ("sqlite:///:memory:", "sqlite+aiosqlite"),
+    ],
+)
+def test_normalize_url_sqlite_forms_use_aiosqlite(url: str, driver: str) -> None:
+    assert normalize_url(url).drivername == driver
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("", "empty"),
+        ("not a url", "not a valid URL"),
+        ("mysql://u@h/db", "unsupported scheme 'mysql'"),
+        ("redis://localhost:6379/0", "unsupported scheme 'redis'"),
+    ],
+)
+def test_bad_url_raises_config_error_saying_why(url: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Database(url)
+
+
+def test_unsupported_url_error_hides_password() -> None:
+    with pytest.raises(ConfigError) as caught:
+        Database("mysql://user:hunter2@host/db")
+
+    assert "hunter2" not in str(caught.value)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("asyncpg") is not None, reason="asyncpg installed")
+def test_postgres_url_without_asyncpg_says_what_to_install() -> None:
+    with pytest.raises(ConfigError, match=r"pip install 'tickmesh\[postgres\]'"):
+        Database("postgresql://user@localhost/tickmesh")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("asyncpg") is None, reason="asyncpg not installed")
+def test_postgres_url_with_asyncpg_uses_it() -> None:
+    assert normalize_url("postgresql://user@localhost/tickmesh").drivername == (
+        "postgresql+asyncpg"
+    )

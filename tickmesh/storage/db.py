@@ -1,0 +1,183 @@
+"""The database handle: URL checks, connection setup, migrations and units of work.
+
+SQLite (the default) runs through aiosqlite with WAL and foreign keys on, and with transactions
+begun explicitly so a unit of work (DDL included) commits or rolls back as a whole; write units
+take the write lock up front (``BEGIN IMMEDIATE``) so two concurrent writers queue instead of
+failing on a stale snapshot. PostgreSQL runs through asyncpg, an optional install.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import StaticPool
+
+from tickmesh.core.errors import ConfigError
+from tickmesh.storage.repositories import Repository
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+_DRIVERS = {
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+    "postgres": "postgresql+asyncpg",
+    "postgresql": "postgresql+asyncpg",
+    "postgresql+asyncpg": "postgresql+asyncpg",
+}
+_BEGIN_MODE = "tickmesh_sqlite_begin"
+
+
+def normalize_url(url: str) -> URL:
+    """The async SQLAlchemy URL for ``url``; anything unusable raises :class:`ConfigError`."""
+    parsed = _parse(url)
+    driver = _DRIVERS.get(parsed.drivername)
+    if driver is None:
+        raise ConfigError(
+            f"database url: unsupported scheme {parsed.drivername!r} in "
+            f"{_shown(parsed)!r}; use sqlite:///path/to/file.db or postgresql://user@host/db"
+        )
+    parsed = parsed.set(drivername=driver)
+    if driver.startswith("postgresql"):
+        _require_asyncpg(parsed)
+    elif not _is_memory(parsed):
+        parsed = parsed.set(database=str(Path(str(parsed.database)).expanduser()))
+    return parsed
+
+
+def _parse(url: str) -> URL:
+    if not url.strip():
+        raise ConfigError("database url is empty; use sqlite:///path/to/file.db")
+    try:
+        return make_url(url)
+    except ArgumentError as exc:
+        raise ConfigError(
+            f"database url is not a valid URL ({exc}); use sqlite:///path/to/file.db "
+            "or postgresql://user@host/db"
+        ) from None
+
+
+def _require_asyncpg(url: URL) -> None:
+    if not url.database:
+        raise ConfigError(f"database url {_shown(url)!r} names no database")
+    if importlib.util.find_spec("asyncpg") is None:
+        raise ConfigError(
+            "database url: PostgreSQL needs the asyncpg driver, which is not installed; "
+            "run: pip install 'tickmesh[postgres]'"
+        )
+
+
+def _shown(url: URL) -> str:
+    return url.render_as_string(hide_password=True)
+
+
+def _is_memory(url: URL) -> bool:
+    return url.database in (None, "", ":memory:")
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """An Alembic config built in code (no alembic.ini) pointing at the packaged migrations."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
+    config.set_main_option("path_separator", "os")
+    config.attributes["connection"] = connection
+    return config
+
+
+class Database:
+    """One database, many units of work: ``async with db.transaction() as repo: ...``."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = normalize_url(url)
+        self._echo = echo
+        self._engine: AsyncEngine | None = None
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.url.get_backend_name() == "sqlite"
+
+    @property
+    def engine(self) -> AsyncEngine:
+        if self._engine is None:
+            raise RuntimeError("Database is not connected; await db.connect() first")
+        return self._engine
+
+    async def connect(self) -> None:
+        """Create the engine (and a SQLite file's folder); safe to call twice."""
+        if self._engine is not None:
+            return
+        if self.is_sqlite:
+            self._engine = self._sqlite_engine()
+        else:
+            self._engine = create_async_engine(self.url, echo=self._echo, pool_pre_ping=True)
+
+    def _sqlite_engine(self) -> AsyncEngine:
+        options: dict[str, Any] = {"echo": self._echo}
+        if _is_memory(self.url):
+            options["poolclass"] = StaticPool
+        else:
+            Path(str(self.url.database)).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(self.url, **options)
+        event.listen(engine.sync_engine, "connect", _configure_sqlite_connection)
+        event.listen(engine.sync_engine, "begin", _begin_sqlite_transaction)
+        return engine
+
+    async def migrate(self) -> None:
+        """Bring the schema to the newest migration; running it again changes nothing."""
+        async with self.engine.connect() as conn:
+            await conn.execution_options(**{_BEGIN_MODE: "IMMEDIATE"})
+            async with conn.begin():
+                await conn.run_sync(_upgrade_to_head)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Repository]:
+        """One unit of work: everything done through the repository commits together, or,
+        if the block raises, none of it does."""
+        async with self.engine.connect() as conn:
+            await conn.execution_options(**{_BEGIN_MODE: "IMMEDIATE"})
+            async with conn.begin():
+                yield Repository(conn)
+
+    @asynccontextmanager
+    async def reader(self) -> AsyncIterator[Repository]:
+        """A read-only unit of work that does not hold the SQLite write lock."""
+        async with self.engine.connect() as conn, conn.begin():
+            yield Repository(conn)
+
+    async def close(self) -> None:
+        if self._engine is not None:
+            await self._engine.dispose()
+            self._engine = None
+
+    async def __aenter__(self) -> Database:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+
+def _upgrade_to_head(connection: Connection) -> None:
+    command.upgrade(alembic_config(connection), "head")
+
+
+def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.close()
+
+
+def _begin_sqlite_transaction(conn: Connection) -> None:
+    mode = conn.get_execution_options().get(_BEGIN_MODE, "")
+    conn.exec_driver_sql(f"BEGIN {mode}".strip())
