@@ -1,0 +1,223 @@
+"""The namespace's ledger: fills in, positions, cash, PnL and snapshots out.
+
+Positions are booked per (strategy_id, symbol), and every namespace figure is the sum of the
+strategies' figures, so per-strategy snapshots add up to the namespace snapshot exactly (two
+strategies long and short the same symbol both count towards gross exposure). Cash belongs to the
+namespace: a strategy's snapshot shows its net cash flow as ``cash`` (starting at zero) and its
+PnL as ``equity``; the namespace snapshot adds the starting cash.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from typing import NamedTuple, Protocol
+
+from tickmesh.core.decimal import ZERO, to_decimal
+from tickmesh.core.stamp import Stamper
+from tickmesh.model.events import Fill, PortfolioSnapshot, PositionSnapshot
+from tickmesh.model.instrument import Instrument
+from tickmesh.portfolio.position import Position
+
+DEFAULT_INSTRUMENT = Instrument(symbol="")
+
+PositionKey = tuple[str, str]
+"""(strategy_id, symbol)"""
+
+
+class StoredPositionLike(Protocol):
+    """What the start-up check reads from a stored position (a ``PositionSnapshot``, a row)."""
+
+    @property
+    def strategy_id(self) -> str: ...
+    @property
+    def symbol(self) -> str: ...
+    @property
+    def quantity(self) -> Decimal: ...
+    @property
+    def avg_price(self) -> Decimal: ...
+
+
+class Totals(NamedTuple):
+    """Sums over a set of positions at the current marks."""
+
+    cash_flow: Decimal
+    realized_pnl: Decimal
+    unrealized_pnl: Decimal
+    fees: Decimal
+    gross_exposure: Decimal
+    net_exposure: Decimal
+    open_positions: int
+
+
+class Portfolio:
+    """Idempotent ledger of fills: ``cash == starting - sum(side*qty*price) - sum(fees)`` exactly.
+
+    A symbol is marked at its last :meth:`mark` price, or at its first fill's price until then.
+    """
+
+    def __init__(
+        self,
+        starting_cash: Decimal,
+        stamper: Stamper,
+        instruments: Mapping[str, Instrument] | None = None,
+        *,
+        default_instrument: Instrument = DEFAULT_INSTRUMENT,
+    ) -> None:
+        self.starting_cash = starting_cash
+        self._stamp = stamper
+        self._instruments = dict(instruments or {})
+        self._default_instrument = default_instrument
+        self._positions: dict[PositionKey, Position] = {}
+        self._marks: dict[str, Decimal] = {}
+        self._applied: set[str] = set()
+
+    @classmethod
+    def rebuild(
+        cls,
+        fills: Iterable[Fill],
+        starting_cash: Decimal,
+        stamper: Stamper,
+        instruments: Mapping[str, Instrument] | None = None,
+        *,
+        default_instrument: Instrument = DEFAULT_INSTRUMENT,
+    ) -> Portfolio:
+        """A ledger replayed from stored fills, in the order given (duplicates skipped)."""
+        portfolio = cls(starting_cash, stamper, instruments, default_instrument=default_instrument)
+        for fill in fills:
+            portfolio.apply_fill(fill)
+        return portfolio
+
+    def instrument(self, symbol: str) -> Instrument:
+        return self._instruments.get(symbol, self._default_instrument)
+
+    # --- inputs ---------------------------------------------------------------------------
+
+    def apply_fill(self, fill: Fill) -> bool:
+        """Book ``fill``; ``False`` and no change when its ``fill_id`` was already booked."""
+        if fill.fill_id in self._applied:
+            return False
+        self._applied.add(fill.fill_id)
+        key = (fill.strategy_id, fill.symbol)
+        position = self._positions.get(key)
+        if position is None:
+            position = Position(fill.strategy_id, fill.symbol, self.instrument(fill.symbol))
+            self._positions[key] = position
+        position.apply(fill.side, fill.quantity, fill.price, fill.fee)
+        self._marks.setdefault(fill.symbol, fill.price)
+        return True
+
+    def mark(self, symbol: str, price: float) -> None:
+        """Mark ``symbol`` at a market price, rounded to its price increment."""
+        if not math.isfinite(price):
+            raise ValueError(f"mark price for {symbol} must be finite, got {price!r}")
+        self._marks[symbol] = self.instrument(symbol).round_price(to_decimal(price))
+
+    # --- reads ----------------------------------------------------------------------------
+
+    def last_price(self, symbol: str) -> Decimal:
+        return self._marks.get(symbol, ZERO)
+
+    def positions(self, strategy_id: str | None = None) -> list[Position]:
+        """Every booked position (flat ones too), sorted by symbol then strategy."""
+        chosen = (
+            p
+            for p in self._positions.values()
+            if strategy_id is None or p.strategy_id == strategy_id
+        )
+        return sorted(chosen, key=lambda p: (p.symbol, p.strategy_id))
+
+    def net_positions(self) -> dict[str, Decimal]:
+        """Quantity per symbol summed over strategies (what one venue account holds), non-zero
+        only, sorted by symbol: the form ``PaperMatchingEngine.restore`` takes."""
+        net: dict[str, Decimal] = {}
+        for position in self.positions():
+            net[position.symbol] = net.get(position.symbol, ZERO) + position.quantity
+        return {symbol: quantity for symbol, quantity in net.items() if quantity}
+
+    def strategies(self) -> list[str]:
+        return sorted({p.strategy_id for p in self._positions.values()})
+
+    def totals(self, strategy_id: str | None = None) -> Totals:
+        """Sums over one strategy's positions, or all of them."""
+        positions = self.positions(strategy_id)
+        values = [p.market_value(self.last_price(p.symbol)) for p in positions]
+        return Totals(
+            cash_flow=sum((p.cash_flow for p in positions), ZERO),
+            realized_pnl=sum((p.realized_pnl for p in positions), ZERO),
+            unrealized_pnl=sum(
+                (p.unrealized_pnl(self.last_price(p.symbol)) for p in positions), ZERO
+            ),
+            fees=sum((p.fees for p in positions), ZERO),
+            gross_exposure=sum((abs(v) for v in values), ZERO),
+            net_exposure=sum(values, ZERO),
+            open_positions=sum(1 for p in positions if p.is_open),
+        )
+
+    @property
+    def cash(self) -> Decimal:
+        return self.starting_cash + self.totals().cash_flow
+
+    @property
+    def equity(self) -> Decimal:
+        totals = self.totals()
+        return self.starting_cash + totals.cash_flow + totals.net_exposure
+
+    # --- snapshots ------------------------------------------------------------------------
+
+    def snapshot(self, ts_event: int, strategy_id: str = "") -> PortfolioSnapshot:
+        """The namespace (``strategy_id=""``) or one strategy, positions sorted by symbol."""
+        selected = strategy_id or None
+        totals = self.totals(selected)
+        cash = totals.cash_flow + (ZERO if selected else self.starting_cash)
+        return PortfolioSnapshot(
+            **self._stamp(ts_event),
+            strategy_id=strategy_id,
+            cash=cash,
+            equity=cash + totals.net_exposure,
+            realized_pnl=totals.realized_pnl,
+            unrealized_pnl=totals.unrealized_pnl,
+            fees=totals.fees,
+            gross_exposure=totals.gross_exposure,
+            net_exposure=totals.net_exposure,
+            open_positions=totals.open_positions,
+            positions=tuple(self._position_snapshot(p, ts_event) for p in self.positions(selected)),
+        )
+
+    def strategy_snapshots(self, ts_event: int) -> list[PortfolioSnapshot]:
+        return [self.snapshot(ts_event, s) for s in self.strategies()]
+
+    def _position_snapshot(self, position: Position, ts_event: int) -> PositionSnapshot:
+        mark = self.last_price(position.symbol)
+        return PositionSnapshot(
+            **self._stamp(ts_event),
+            strategy_id=position.strategy_id,
+            symbol=position.symbol,
+            quantity=position.quantity,
+            avg_price=position.avg_price,
+            last_price=mark,
+            realized_pnl=position.realized_pnl,
+            unrealized_pnl=position.unrealized_pnl(mark),
+        )
+
+    # --- start-up check -------------------------------------------------------------------
+
+    def position_mismatches(self, stored: Iterable[StoredPositionLike]) -> list[str]:
+        """How the ledger's positions differ from ``stored`` in quantity or average price.
+
+        A position missing on one side counts as flat, so stored flat positions may be omitted.
+        """
+        mine = {(p.strategy_id, p.symbol): (p.quantity, p.avg_price) for p in self.positions()}
+        theirs = {(s.strategy_id, s.symbol): (s.quantity, s.avg_price) for s in stored}
+        flat = (ZERO, ZERO)
+        mismatches = []
+        for key in sorted(mine.keys() | theirs.keys()):
+            ours, saved = mine.get(key, flat), theirs.get(key, flat)
+            if ours != saved:
+                mismatches.append(f"{key[0]}/{key[1]}: ledger {ours} != stored {saved}")
+        return mismatches
+
+    def equals_positions(self, stored: Iterable[StoredPositionLike]) -> bool:
+        """True when every position equals the stored one exactly (quantity and average price)."""
+        return not self.position_mismatches(stored)
