@@ -43,7 +43,9 @@ def timeframe_seconds(tf: str) -> int:
     try:
         return TIMEFRAMES[tf]
     except KeyError:
-        raise ValueError(f"unknown timeframe {tf!r}; choose one of {', '.join(TIMEFRAMES)}") from None
+        raise ValueError(
+            f"unknown timeframe {tf!r}; choose one of {', '.join(TIMEFRAMES)}"
+        ) from None
 
 
 def bars(tf: str) -> str:
@@ -78,10 +80,11 @@ def risk_state(ns: str) -> str:
 def key_for(event: Event) -> str:
     """Partition key: per-key order is what consumers rely on.
 
-    Market data by symbol; signals by ``strategy:symbol``; order events by order id.
+    Market data by symbol; signals by strategy instance id (``strategy:symbol``, one instance
+    per symbol); order events by order id.
     """
     if isinstance(event, Signal | OrderIntent):
-        return f"{event.strategy_id}:{event.symbol}"
+        return event.strategy_id
     if isinstance(event, OrderEvent):
         return event.order_id
     if isinstance(event, Bar):
@@ -90,3 +93,32 @@ def key_for(event: Event) -> str:
     if isinstance(symbol, str):
         return symbol
     return ""
+
+
+def topic_for(event: Event, namespace: str) -> str:
+    """Where a service publishes an event it produced (market data is routed by its feed)."""
+    from tickmesh.model import events as ev
+
+    if isinstance(event, ev.Signal):
+        return signals_raw(namespace)
+    if isinstance(event, ev.OrderIntent):
+        return signals_validated(namespace)
+    if isinstance(event, ev.OrderDenied):
+        return signals_rejected(namespace)
+    if isinstance(event, ev.OrderEvent):
+        return orders_events(namespace)
+    if isinstance(event, ev.PortfolioSnapshot | ev.PositionSnapshot):
+        return portfolio(namespace)
+    if isinstance(event, ev.RiskState):
+        return risk_state(namespace)
+    if isinstance(event, ev.Bar):
+        return bars(event.timeframe)
+    if isinstance(event, ev.Tick | ev.TickBatch):
+        return MARKET_TICKS
+    if isinstance(event, ev.Heartbeat):
+        return SYSTEM_HEARTBEATS
+    if isinstance(event, ev.Command):
+        return OPS_COMMANDS
+    if isinstance(event, ev.DeadLetter):
+        return SYSTEM_DLQ
+    return SYSTEM_LOGS

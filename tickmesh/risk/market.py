@@ -1,0 +1,50 @@
+"""What the risk manager knows about the market: last trade price, data age and ATR per symbol."""
+
+from __future__ import annotations
+
+from tickmesh.model.events import Bar, Tick
+from tickmesh.risk.atr import WilderAtr
+
+
+class MarketView:
+    """Last price and last data time per symbol, plus an ATR per (symbol, timeframe).
+
+    Data older than what was already seen for a symbol never moves the price back, and a bar
+    that is not newer than the last one of its series (a redelivery) leaves the ATR alone.
+    """
+
+    def __init__(self, atr_period: int) -> None:
+        self._atr_period = atr_period
+        self._price: dict[str, float] = {}
+        self._data_ts: dict[str, int] = {}
+        self._atr: dict[tuple[str, str], WilderAtr] = {}
+        self._last_bar_ts: dict[tuple[str, str], int] = {}
+
+    def on_tick(self, tick: Tick) -> None:
+        self._observe(tick.symbol, tick.price, tick.ts_event)
+
+    def on_bar(self, bar: Bar) -> None:
+        self._observe(bar.symbol, bar.close, bar.ts_event)
+        key = (bar.symbol, bar.timeframe)
+        if bar.ts_event <= self._last_bar_ts.get(key, -1):
+            return
+        self._last_bar_ts[key] = bar.ts_event
+        atr = self._atr.setdefault(key, WilderAtr(self._atr_period))
+        atr.update(bar.high, bar.low, bar.close)
+
+    def price(self, symbol: str) -> float | None:
+        return self._price.get(symbol)
+
+    def data_ts(self, symbol: str) -> int | None:
+        return self._data_ts.get(symbol)
+
+    def atr(self, symbol: str, timeframe: str) -> float | None:
+        atr = self._atr.get((symbol, timeframe))
+        return None if atr is None else atr.value
+
+    def _observe(self, symbol: str, price: float, ts: int) -> None:
+        if ts < self._data_ts.get(symbol, ts):
+            return
+        self._data_ts[symbol] = ts
+        if price > 0:
+            self._price[symbol] = price
