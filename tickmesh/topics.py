@@ -7,6 +7,7 @@ Market topics are shared by all namespaces; trading topics are per namespace (``
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from tickmesh.model.events import Bar, Event, OrderEvent, OrderIntent, Signal
 
@@ -97,28 +98,25 @@ def key_for(event: Event) -> str:
 
 def topic_for(event: Event, namespace: str) -> str:
     """Where a service publishes an event it produced (market data is routed by its feed)."""
-    from tickmesh.model import events as ev
-
-    if isinstance(event, ev.Signal):
-        return signals_raw(namespace)
-    if isinstance(event, ev.OrderIntent):
-        return signals_validated(namespace)
-    if isinstance(event, ev.OrderDenied):
-        return signals_rejected(namespace)
-    if isinstance(event, ev.OrderEvent):
-        return orders_events(namespace)
-    if isinstance(event, ev.PortfolioSnapshot | ev.PositionSnapshot):
-        return portfolio(namespace)
-    if isinstance(event, ev.RiskState):
-        return risk_state(namespace)
-    if isinstance(event, ev.Bar):
-        return bars(event.timeframe)
-    if isinstance(event, ev.Tick | ev.TickBatch):
-        return MARKET_TICKS
-    if isinstance(event, ev.Heartbeat):
-        return SYSTEM_HEARTBEATS
-    if isinstance(event, ev.Command):
-        return OPS_COMMANDS
-    if isinstance(event, ev.DeadLetter):
-        return SYSTEM_DLQ
+    for cls in type(event).__mro__:
+        route = _ROUTES.get(cls.__name__)
+        if route is not None:
+            return route(event, namespace)
     return SYSTEM_LOGS
+
+
+_ROUTES: dict[str, Callable[[Event, str], str]] = {
+    "Signal": lambda e, ns: signals_raw(ns),
+    "OrderIntent": lambda e, ns: signals_validated(ns),
+    "OrderDenied": lambda e, ns: signals_rejected(ns),
+    "OrderEvent": lambda e, ns: orders_events(ns),
+    "PortfolioSnapshot": lambda e, ns: portfolio(ns),
+    "PositionSnapshot": lambda e, ns: portfolio(ns),
+    "RiskState": lambda e, ns: risk_state(ns),
+    "Bar": lambda e, ns: bars(e.timeframe),  # type: ignore[attr-defined]
+    "Tick": lambda e, ns: MARKET_TICKS,
+    "TickBatch": lambda e, ns: MARKET_TICKS,
+    "Heartbeat": lambda e, ns: SYSTEM_HEARTBEATS,
+    "Command": lambda e, ns: OPS_COMMANDS,
+    "DeadLetter": lambda e, ns: SYSTEM_DLQ,
+}

@@ -234,7 +234,9 @@ class Repository:
 
     async def finish_session(self, session_id: str, status: SessionStatus, ended_at: int) -> None:
         if status is SessionStatus.RUNNING:
-            raise ValueError("status: a finished session is completed, crashed or interrupted, not running")
+            raise ValueError(
+                "status: a finished session is completed, crashed or interrupted, not running"
+            )
         table = schema.sessions
         await self.conn.execute(
             update(table)

@@ -1,0 +1,148 @@
+"""The ``tickmesh`` command."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from tickmesh import __version__
+from tickmesh.core.errors import ConfigError, DataError, StateMismatchError
+
+app = typer.Typer(
+    name="tickmesh",
+    help="Event-driven algorithmic trading: feeds, bars, strategies, risk, paper execution.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+err = Console(stderr=True)
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="TOML config file (strategies, symbols, limits)."),
+]
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    err.print(f"[red]error:[/] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def _settings(config: Path | None, overrides: dict[str, Any]) -> Any:
+    from tickmesh.config import load_settings
+
+    try:
+        return load_settings(config, {k: v for k, v in overrides.items() if v is not None})
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+
+
+@config_app.command("show")
+def config_show(config: ConfigOpt = None) -> None:
+    """Print the effective configuration, secrets masked."""
+    from tickmesh.config import render_config
+
+    typer.echo(render_config(_settings(config, {})))
+
+
+@app.command()
+def run(
+    config: ConfigOpt = None,
+    until_exhausted: Annotated[
+        bool, typer.Option("--until-exhausted", help="Stop when the replay ends.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    db: Annotated[
+        str | None, typer.Option(help="Database URL (default sqlite:///tickmesh.db).")
+    ] = None,
+    namespace: Annotated[str | None, typer.Option(help="Broker namespace (default paper).")] = None,
+    speed: Annotated[
+        float | None, typer.Option(help="Replay speed factor; 0 = as fast as possible.")
+    ] = None,
+    live: Annotated[bool, typer.Option(help="Show the live terminal view.")] = True,
+) -> None:
+    """Run the whole platform in one process on the embedded defaults."""
+    settings = _settings(config, {"db_url": db, "namespace": namespace, "speed": speed})
+    logging.basicConfig(level=settings.log_level, stream=sys.stderr)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    show_live = live and not as_json and sys.stdout.isatty()
+    try:
+        summary = asyncio.run(_run(settings, show_live, until_exhausted))
+    except (DataError, ConfigError) as exc:
+        raise _fail(str(exc)) from None
+    except StateMismatchError as exc:
+        raise _fail(str(exc), code=3) from None
+    if as_json:
+        typer.echo(json.dumps(summary, sort_keys=True))
+    else:
+        _print_summary(summary)
+
+
+async def _run(settings: Any, show_live: bool, until_exhausted: bool) -> Any:
+    from tickmesh.services.platform import Platform
+
+    platform = await Platform.open(settings)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, platform.request_stop)
+    try:
+        if not show_live:
+            return await platform.run(until_exhausted=until_exhausted)
+        from rich.live import Live
+
+        from tickmesh.services.live_view import render
+
+        with Live(render(platform), console=Console(), refresh_per_second=4) as view:
+            return await platform.run(
+                until_exhausted=until_exhausted, on_tick=lambda: view.update(render(platform))
+            )
+    finally:
+        await platform.close()
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"session {summary['session_id']}", show_header=False)
+    for key in (
+        "events",
+        "signals",
+        "orders",
+        "fills",
+        "equity",
+        "cash",
+        "pnl",
+        "realized_pnl",
+        "unrealized_pnl",
+        "fees",
+        "open_positions",
+        "risk_state",
+    ):
+        table.add_row(key, str(summary[key]))
+    for reason, count in summary["rejections"].items():
+        table.add_row(f"rejected: {reason}", str(count))
+    Console().print(table)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

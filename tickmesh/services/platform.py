@@ -1,0 +1,321 @@
+"""The whole platform in one process: every service on the deterministic memory bus.
+
+``Platform.open`` verifies stored state and plans the session (new or resumed), builds the
+services and restores their state; ``Platform.run`` drives the feed through the pipeline, flushing
+the store periodically, until the feed is exhausted or a stop is requested (SIGINT/SIGTERM).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from tickmesh import topics
+from tickmesh.bars import BarAggregator, TickBarBuilder
+from tickmesh.bus.backends.memory import MemoryBus
+from tickmesh.config import Settings
+from tickmesh.core.clock import SimulatedClock
+from tickmesh.core.ids import IdGenerator
+from tickmesh.core.stamp import Stamper
+from tickmesh.execution import PaperMatchingEngine
+from tickmesh.model.enums import TradingState
+from tickmesh.model.events import Event, OrderDenied, OrderEvent, Signal
+from tickmesh.portfolio import Portfolio
+from tickmesh.risk import PositionRecord, RiskManager, RiskSnapshot
+from tickmesh.services.feed import FeedPlan, build_feed
+from tickmesh.services.market import BarsService
+from tickmesh.services.recorder import RecorderService
+from tickmesh.services.runtime import Service, SyncHost
+from tickmesh.services.session import SessionPlan, fingerprint, plan_session
+from tickmesh.services.trading import (
+    ExecutionService,
+    PortfolioService,
+    RiskService,
+    StrategyService,
+)
+from tickmesh.services.wiring import fingerprint_parts, paper_config, risk_limits
+from tickmesh.storage import Database, SessionStatus
+from tickmesh.strategies import StrategyRunner
+
+log = logging.getLogger(__name__)
+
+FLUSH_EVERY_S = 1.0
+
+
+@dataclass
+class Progress:
+    """What the live view shows; updated as the run goes."""
+
+    events: int = 0
+    started: float = field(default_factory=time.monotonic)
+    last_prices: dict[str, float] = field(default_factory=dict)
+    rejections: Counter[str] = field(default_factory=Counter)
+    signals: int = 0
+    orders: int = 0
+    fills: int = 0
+    exhausted: bool = False
+
+    @property
+    def events_per_s(self) -> float:
+        elapsed = time.monotonic() - self.started
+        return self.events / elapsed if elapsed > 0 else 0.0
+
+
+class _Observer(Service):
+    """Counts what flows for the live view and the summary (read-only)."""
+
+    name = "observer"
+
+    def __init__(self, namespace: str, progress: Progress, timeframes: list[str]) -> None:
+        super().__init__()
+        self.namespace = namespace
+        self.progress = progress
+        self.timeframes = timeframes
+
+    def inputs(self) -> list[str]:
+        ns = self.namespace
+        return [
+            topics.MARKET_TICKS,
+            *[topics.bars(tf) for tf in self.timeframes],
+            topics.signals_raw(ns),
+            topics.signals_rejected(ns),
+            topics.orders_events(ns),
+        ]
+
+    def handle(self, topic: str, event: Event) -> tuple[()]:
+        p = self.progress
+        price = getattr(event, "close", None) or getattr(event, "price", None)
+        symbol = getattr(event, "symbol", None)
+        if isinstance(event, Signal):
+            p.signals += 1
+        elif isinstance(event, OrderDenied):
+            p.rejections[event.reason.value] += 1
+        elif isinstance(event, OrderEvent):
+            kind = type(event).__name__
+            p.orders += kind == "OrderAccepted"
+            p.fills += kind in ("OrderFilled", "OrderPartiallyFilled")
+        elif symbol is not None and isinstance(price, float):
+            p.last_prices[symbol] = price
+        return ()
+
+
+class Platform:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        plan: SessionPlan,
+        feed: FeedPlan,
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.plan = plan
+        self.feed = feed
+        self.namespace = settings.namespace
+        self.progress = Progress()
+        self.clock = SimulatedClock()
+        self.bus = MemoryBus(partitions=1, retention=4096)
+        self.host = SyncHost(self.bus)
+        self._stop = asyncio.Event()
+        self._build()
+
+    # --- assembly -----------------------------------------------------------------------------
+
+    @classmethod
+    async def open(cls, settings: Settings) -> Platform:
+        db = Database(settings.db_url)
+        await db.connect()
+        await db.migrate()
+        feed = build_feed(settings)
+        parts = {"settings": fingerprint_parts(settings), "data": feed.fingerprint}
+        plan = await plan_session(
+            db, settings.namespace, settings.portfolio.starting_cash, fingerprint(parts)
+        )
+        return cls(settings, db, plan, feed)
+
+    def _stamper(self, source: str) -> Stamper:
+        seed = f"{self.plan.session.seed}:{source}"
+        return Stamper(self.clock, IdGenerator(self.clock, seed=seed), source, self.namespace)
+
+    def _build(self) -> None:
+        s, ns = self.settings, self.namespace
+        strategy_tfs = sorted({sc.timeframe for sc in s.strategies})
+        market_tfs = sorted(set(strategy_tfs) | set(self.feed.bar_timeframes))
+        cash = s.portfolio.starting_cash
+        ledger = Portfolio.rebuild(self.plan.base_fills, cash, self._stamper("portfolio"))
+        self.portfolio = ledger
+        self.runner = self._strategies(ledger)
+        self.risk = RiskManager(risk_limits(s.risk), self._stamper("risk"))
+        self.risk.restore(self._risk_start(ledger))
+        self.engine = PaperMatchingEngine(
+            paper_config(s.execution), self._stamper("execution"), starting_cash=ledger.cash
+        )
+        self.engine.restore(ledger.cash, ledger.net_positions())
+        higher = [tf for tf in s.bars.timeframes if tf != "1m"]
+        self.bars = BarsService(
+            TickBarBuilder(self._stamper("bars"), "1m", s.bars.allowed_lateness_ms * 1_000_000),
+            BarAggregator(self._stamper("bars-agg"), "1m", higher),
+        )
+        self.recorder = RecorderService(
+            self.db, ns, self.plan.session.id, cash, bar_timeframes=market_tfs
+        )
+        services: list[Service] = [
+            self.bars,
+            StrategyService(self.runner, ns, strategy_tfs),
+            RiskService(self.risk, ns, market_tfs),
+            ExecutionService(self.engine, ns, market_tfs),
+            PortfolioService(ledger, ns, market_tfs),
+            self.recorder,
+            _Observer(ns, self.progress, market_tfs),
+        ]
+        for service in services:
+            self.host.add(service)
+        self.services = services
+
+    def _strategies(self, ledger: Portfolio) -> StrategyRunner:
+        runner = StrategyRunner(self._stamper("strategies"))
+        for sc in self.settings.strategies:
+            for symbol in sc.symbols or sorted(self.feed.symbols):
+                instance = f"{sc.id}:{symbol}" if sc.id else None
+                strategy_id = runner.add(sc.name, symbol, sc.params, sc.timeframe, instance)
+                if not sc.enabled:
+                    runner.disable(strategy_id)
+        runner.restore_positions((p.strategy_id, p.symbol, p.quantity) for p in ledger.positions())
+        return runner
+
+    def _risk_start(self, ledger: Portfolio) -> RiskSnapshot:
+        """Positions from the ledger; an operator's halt survives restarts, while a state the
+        drawdown gate set is recomputed by the replay."""
+        stored = self.plan.stored_risk
+        manual = stored is not None and stored.reason == "manual"
+        return RiskSnapshot(
+            state=stored.state if manual and stored is not None else TradingState.ACTIVE,
+            reason="manual" if manual else "",
+            equity=ledger.equity,
+            peak_equity=ledger.equity,
+            positions=tuple(
+                PositionRecord(strategy_id=p.strategy_id, symbol=p.symbol, quantity=p.quantity)
+                for p in ledger.positions()
+                if p.quantity
+            ),
+        )
+
+    # --- running ------------------------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def run(
+        self,
+        until_exhausted: bool = True,
+        on_tick: Callable[[], None] | None = None,
+    ) -> dict[str, Any]:
+        """Replay the feed through the pipeline; returns the summary."""
+        self.host.start()
+        await self._replay(self.feed.events(self._stamper), on_tick)
+        finished = not self._stop.is_set()
+        if finished:
+            for message in self.bars.flush_bars():
+                self.bus.publish_nowait(message.topic, message.event, message.key)
+            self.host.run_until_idle()
+            self.progress.exhausted = True
+            if not until_exhausted:
+                await self._idle(on_tick)
+        await self._finish(finished)
+        return self.summary()
+
+    async def _replay(
+        self, events: Iterator[tuple[str, Event]], on_tick: Callable[[], None] | None
+    ) -> None:
+        pace = self.feed.speed
+        wall0, event0 = time.monotonic(), None
+        next_flush = time.monotonic() + FLUSH_EVERY_S
+        for n, (topic, event) in enumerate(events, 1):
+            if self._stop.is_set():
+                break
+            self.clock.advance_to(event.ts_event)
+            self.bus.publish_nowait(topic, event, topics.key_for(event))
+            self.host.run_until_idle()
+            self.progress.events = n
+            if pace > 0:
+                event0 = event0 if event0 is not None else event.ts_event
+                due = wall0 + (event.ts_event - event0) / 1e9 / pace
+                if (delay := due - time.monotonic()) > 0:
+                    await asyncio.sleep(delay)
+            if n % 512 == 0 or pace > 0:
+                now = time.monotonic()
+                if now >= next_flush:
+                    next_flush = now + FLUSH_EVERY_S
+                    await self.host.flush()
+                    if on_tick is not None:
+                        on_tick()
+                await asyncio.sleep(0)
+
+    async def _idle(self, on_tick: Callable[[], None] | None) -> None:
+        await self.host.flush()
+        while not self._stop.is_set():
+            if on_tick is not None:
+                on_tick()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), 0.5)
+
+    async def _finish(self, completed: bool) -> None:
+        final = self.portfolio.snapshot(self.clock.now_ns())
+        self.recorder.handle(topics.portfolio(self.namespace), final)
+        await self.host.flush()
+        status = SessionStatus.COMPLETED if completed else SessionStatus.INTERRUPTED
+        async with self.db.transaction() as repo:
+            await repo.finish_session(self.plan.session.id, status, time.time_ns())
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    # --- reporting ----------------------------------------------------------------------------
+
+    def summary(self) -> dict[str, Any]:
+        snap = self.portfolio.snapshot(self.clock.now_ns())
+        return {
+            "namespace": self.namespace,
+            "session_id": self.plan.session.id,
+            "resumed": self.plan.resumed,
+            "completed": self.progress.exhausted,
+            "events": self.progress.events,
+            "signals": self.progress.signals,
+            "orders": self.progress.orders,
+            "fills": self.progress.fills,
+            "trades": self.recorder.fills_written,
+            "rejections": dict(sorted(self.progress.rejections.items())),
+            "cash": str(snap.cash),
+            "equity": str(snap.equity),
+            "realized_pnl": str(snap.realized_pnl),
+            "unrealized_pnl": str(snap.unrealized_pnl),
+            "fees": str(snap.fees),
+            "pnl": str(snap.equity - self.settings.portfolio.starting_cash),
+            "session_start_cash": str(self.plan.session.start_cash),
+            "open_positions": snap.open_positions,
+            "positions": [
+                {
+                    "strategy_id": p.strategy_id,
+                    "symbol": p.symbol,
+                    "quantity": str(p.quantity),
+                    "avg_price": str(p.avg_price),
+                    "last_price": str(p.last_price),
+                    "realized_pnl": str(p.realized_pnl),
+                    "unrealized_pnl": str(p.unrealized_pnl),
+                }
+                for p in snap.positions
+                if p.quantity
+            ],
+            "last_prices": dict(sorted(self.progress.last_prices.items())),
+            "risk_state": self.risk.state.value,
+            "late_ticks_dropped": self.bars.builder.late_dropped,
+            "dead_lettered": sum(s.stats.dead_lettered for s in self.services),
+            "strategy_errors": sum(1 for st in self.runner.status() if st.quarantined),
+            "elapsed_s": round(time.monotonic() - self.progress.started, 3),
+        }
