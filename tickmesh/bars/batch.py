@@ -19,8 +19,8 @@ IntArray = npt.NDArray[np.int64]
 
 
 class Columns(NamedTuple):
-    """The accepted ticks of a batch, sorted by (ts, position); ``pos`` is the position in the
-    batch, which breaks ties in ts and gives each tick its arrival sequence number."""
+    """Ticks of a batch as arrays. ``pos`` is each tick's position in the batch: it breaks ties
+    in ts and gives the tick its arrival sequence number."""
 
     ts: IntArray
     price: FloatArray
@@ -54,15 +54,18 @@ class Admission(NamedTuple):
 
 def read_columns(batch: TickBatch) -> Columns:
     """Zero-copy views of the batch columns; a batch with unequal columns is malformed."""
-    ts = np.frombuffer(batch.ts, dtype="<i8")
-    price = np.frombuffer(batch.price, dtype="<f8")
-    size = np.frombuffer(batch.size, dtype="<f8")
-    if not len(ts) * 8 == len(batch.ts) == len(batch.price) == len(batch.size):
+    lengths = (len(batch.ts), len(batch.price), len(batch.size))
+    if lengths[0] % 8 or len(set(lengths)) != 1:
         raise DataError(
             f"TickBatch {batch.event_id} for {batch.symbol}: columns must be equal multiples of "
-            f"8 bytes, got ts={len(batch.ts)} price={len(batch.price)} size={len(batch.size)}"
+            f"8 bytes, got ts={lengths[0]} price={lengths[1]} size={lengths[2]}"
         )
-    return Columns(ts, price, size, np.arange(len(ts), dtype=np.int64))
+    return Columns(
+        np.frombuffer(batch.ts, dtype="<i8"),
+        np.frombuffer(batch.price, dtype="<f8"),
+        np.frombuffer(batch.size, dtype="<f8"),
+        np.arange(lengths[0] // 8, dtype=np.int64),
+    )
 
 
 def admit(ts: IntArray, watermark: int, floor: int, lateness_ns: int, tf_ns: int) -> Admission:
@@ -71,7 +74,7 @@ def admit(ts: IntArray, watermark: int, floor: int, lateness_ns: int, tf_ns: int
     running = np.maximum.accumulate(ts)
     np.maximum(running, watermark, out=running)
     floors = running - lateness_ns
-    pass
+    floors -= floors % tf_ns
     np.maximum(floors, floor, out=floors)
     return Admission(ts >= floors, int(running[-1]), int(floors[-1]))
 

@@ -15,6 +15,7 @@ Contract (per symbol):
   (position inside a batch). A stream shuffled within the allowed lateness thus gives exactly the
   bars of the sorted stream when trade ids are unique. Volume is the correctly rounded exact sum
   of the sizes, whatever their order.
+* Each symbol's bars come out in ``ts_open`` order, each exactly once.
 * No gap filling: a bar with no trades is never emitted.
 * Prices and sizes are assumed finite; feeds validate them.
 """
@@ -99,8 +100,8 @@ class TickBarBuilder:
         return self._close(batch.symbol, book, admission.floor)
 
     def flush(self) -> list[Bar]:
-        """Emit every open bar (end of a replay). Trades for the flushed bars that arrive
-        afterwards are late."""
+        """Emit every open bar (end of a replay): per symbol oldest first, symbols in the order
+        first seen. Trades for the flushed bars that arrive afterwards are late."""
         out: list[Bar] = []
         for symbol, book in self._books.items():
             if not book.bars:

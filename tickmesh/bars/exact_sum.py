@@ -45,37 +45,24 @@ class ExactSum:
     :func:`exact_partials`, so memory stays small however many trades a bar has.
     """
 
-    __slots__ = ("_chunks", "_compact_at", "_count", "_values")
+    __slots__ = ("_compact_at", "_values")
 
     def __init__(self, compact_at: int = 16384) -> None:
         if compact_at < 1:
             raise ValueError(f"compact_at must be >= 1, got {compact_at}")
         self._compact_at = compact_at
         self._values: list[float] = []
-        self._chunks: list[FloatArray] = []
-        self._count = 0
 
     def add(self, value: float) -> None:
         self._values.append(value)
-        self._grow(1)
+        if len(self._values) >= self._compact_at:
+            self._values = exact_partials(self._values)
 
     def add_array(self, values: FloatArray) -> None:
-        """Add a float64 array (kept as a view until the next compaction)."""
-        self._chunks.append(values)
-        self._grow(len(values))
+        """Add a float64 array (copied: the accumulator never pins the caller's buffer)."""
+        self._values.extend(values.tolist())
+        if len(self._values) >= self._compact_at:
+            self._values = exact_partials(self._values)
 
     def total(self) -> float:
-        return fsum(self._addends())
-
-    def _grow(self, count: int) -> None:
-        self._count += count
-        if self._count >= self._compact_at:
-            self._values = exact_partials(self._addends())
-            self._chunks = []
-            self._count = len(self._values)
-
-    def _addends(self) -> list[float]:
-        addends = list(self._values)
-        for chunk in self._chunks:
-            addends.extend(chunk.tolist())
-        return addends
+        return fsum(self._values)

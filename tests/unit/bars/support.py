@@ -131,10 +131,12 @@ def trade_streams(
     return sorted(ticks, key=lambda t: (t.ts_event, t.trade_id))
 
 
-def shuffle_within(draw: st.DrawFn, ticks: list[Tick], lateness_ns: int) -> list[Tick]:
+def shuffle_within(data: st.DataObject, ticks: list[Tick], lateness_ns: int) -> list[Tick]:
     """An arrival order where no trade is more than ``lateness_ns`` behind the newest one seen:
     each trade arrives at ts + delay with delay <= lateness."""
-    delays = draw(st.lists(st.integers(0, lateness_ns), min_size=len(ticks), max_size=len(ticks)))
-    noise = draw(st.randoms(use_true_random=False))
+    delays = data.draw(
+        st.lists(st.integers(0, lateness_ns), min_size=len(ticks), max_size=len(ticks))
+    )
+    noise = data.draw(st.randoms(use_true_random=False))
     arrival = [(t.ts_event + d, noise.random(), t) for t, d in zip(ticks, delays, strict=True)]
     return [t for *_, t in sorted(arrival, key=lambda row: row[:2])]

@@ -196,3 +196,18 @@ def test_negative_lateness_raises_naming_field() -> None:
 def test_unknown_timeframe_raises() -> None:
     with pytest.raises(ValueError, match="timeframe"):
         builder(timeframe="7m")
+
+
+def test_batch_with_ragged_column_raises_data_error() -> None:
+    batch = TickBatch(
+        event_id="b",
+        ts_event=0,
+        ts_init=0,
+        symbol="BTC-USD",
+        ts=b"\0" * 9,
+        price=b"\0" * 9,
+        size=b"\0" * 9,
+    )
+
+    with pytest.raises(DataError, match="multiples of 8"):
+        builder().on_tick_batch(batch)

@@ -67,7 +67,7 @@ def test_bars_keep_ohlc_invariants_in_any_arrival_order(
 def test_stream_shuffled_within_lateness_gives_sorted_stream_bars(
     data: st.DataObject, ticks: list[Tick], lateness: int
 ) -> None:
-    shuffled = shuffle_within(data.draw, ticks, lateness)
+    shuffled = shuffle_within(data, ticks, lateness)
     b = builder(lateness)
 
     bars = run(b, shuffled)
@@ -81,7 +81,7 @@ def test_stream_shuffled_within_lateness_gives_sorted_stream_bars(
 def test_duplicated_ticks_change_nothing(
     data: st.DataObject, ticks: list[Tick], lateness: int
 ) -> None:
-    arrival = shuffle_within(data.draw, ticks, lateness)
+    arrival = shuffle_within(data, ticks, lateness)
     repeats = data.draw(st.lists(st.integers(0, max(len(arrival) - 1, 0)), max_size=20))
     with_dups = list(arrival)
     for i in repeats if arrival else []:

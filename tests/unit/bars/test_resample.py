@@ -61,7 +61,7 @@ def minute_bar(
 def test_rolled_up_bars_equal_bars_built_from_ticks(
     data: st.DataObject, ticks: list[Tick], lateness: int
 ) -> None:
-    arrival = shuffle_within(data.draw, ticks, lateness)
+    arrival = shuffle_within(data, ticks, lateness)
     stamper = Stamper.deterministic("bars")
     minutes = run(TickBarBuilder(stamper, "1m", allowed_lateness_ns=lateness), arrival)
 
