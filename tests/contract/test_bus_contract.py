@@ -67,7 +67,8 @@ async def test_group_members_share_work_without_duplicates(
 
     seen = sorted([seq(d) for d in got_a] + [seq(d) for d in got_b])
     assert seen == list(range(200))
-    assert got_a and got_b
+    assert got_a
+    assert got_b
 
 
 async def drain_until_idle(sub: Subscription, idle: float = 0.5) -> list[Delivery]:

@@ -202,8 +202,8 @@ class RiskSettings(Section):
 class ExecutionSettings(Section):
     """The paper matching engine's costs and fill model."""
 
-    fee_bps: NonNegativeDecimal = Decimal(10)
-    slippage_bps: NonNegativeDecimal = Decimal(5)
+    fee_bps: NonNegativeDecimal = Decimal(2)
+    slippage_bps: NonNegativeDecimal = Decimal(1)
     participation: float | None = Field(
         default=None, gt=0, le=1, description="max share of one tick's or bar's volume per order"
     )

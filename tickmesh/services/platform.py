@@ -129,15 +129,19 @@ class Platform:
 
     @classmethod
     async def open(cls, settings: Settings) -> Platform:
+        feed = build_feed(settings)
         db = Database(settings.db_url)
         await db.connect()
         await db.migrate()
-        feed = build_feed(settings)
         parts = {"settings": fingerprint_parts(settings), "data": feed.fingerprint}
-        plan = await plan_session(
-            db, settings.namespace, settings.portfolio.starting_cash, fingerprint(parts)
-        )
-        return cls(settings, db, plan, feed)
+        try:
+            plan = await plan_session(
+                db, settings.namespace, settings.portfolio.starting_cash, fingerprint(parts)
+            )
+            return cls(settings, db, plan, feed)
+        except BaseException:
+            await db.close()
+            raise
 
     def _stamper(self, source: str) -> Stamper:
         seed = f"{self.plan.session.seed}:{source}"

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -67,7 +66,8 @@ async def plan_session(
             return SessionPlan(latest, resumed=True, base_fills=base, stored_risk=risk)
         async with db.transaction() as repo:
             await repo.finish_session(latest.id, SessionStatus.CRASHED, time.time_ns())
-    plan = await _new_session(db, namespace, ledger, fills, config_fingerprint)
+    previous = "" if latest is None else latest.id
+    plan = await _new_session(db, namespace, ledger, fills, config_fingerprint, previous)
     return SessionPlan(plan.session, resumed=False, base_fills=fills, stored_risk=risk)
 
 
@@ -75,9 +75,17 @@ _RESUMABLE = {SessionStatus.RUNNING, SessionStatus.INTERRUPTED}
 
 
 async def _new_session(
-    db: Database, namespace: str, ledger: Portfolio, fills: list[Fill], config_fingerprint: str
+    db: Database,
+    namespace: str,
+    ledger: Portfolio,
+    fills: list[Fill],
+    config_fingerprint: str,
+    previous: str,
 ) -> SessionPlan:
+    """The seed is derived from the config and the session before, so the same history
+    replayed into a fresh store produces the same ids: runs can be compared fill by fill."""
     now = time.time_ns()
+    seed_text = f"{namespace}:{config_fingerprint}:{previous}"
     session = SessionRecord(
         id=f"{namespace}-{now}",
         namespace=namespace,
@@ -85,7 +93,7 @@ async def _new_session(
         status=SessionStatus.RUNNING,
         start_cash=ledger.cash,
         config_fingerprint=config_fingerprint,
-        seed=secrets.randbits(48),
+        seed=int(hashlib.sha256(seed_text.encode()).hexdigest()[:12], 16),
         start_positions={f"{p.strategy_id}:{p.symbol}": p.quantity for p in ledger.positions()},
     )
     async with db.transaction() as repo:

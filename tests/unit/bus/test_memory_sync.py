@@ -21,15 +21,21 @@ def run_pipeline(n: int) -> tuple[str, list[bytes]]:
     def doubler(topic: str, event: object) -> None:
         assert isinstance(event, Tick)
         stamp.clock.advance_to(event.ts_event)  # type: ignore[attr-defined]
-        bus.publish_nowait("out", Tick(**stamp(event.ts_event), symbol=event.symbol,
-                                       price=event.price * 2, size=event.size), event.symbol)
+        bus.publish_nowait(
+            "out",
+            Tick(
+                **stamp(event.ts_event), symbol=event.symbol, price=event.price * 2, size=event.size
+            ),
+            event.symbol,
+        )
 
     bus.attach(["in"], "doubler", doubler)
     bus.attach(["out"], "sink", lambda t, e: None)
     feed = Stamper.deterministic("feed", seed=7)
     for i in range(n):
-        bus.publish_nowait("in", Tick(**feed(i * 1000), symbol=f"S{i % 3}", price=1.0 + i,
-                                      size=1.0), f"S{i % 3}")
+        bus.publish_nowait(
+            "in", Tick(**feed(i * 1000), symbol=f"S{i % 3}", price=1.0 + i, size=1.0), f"S{i % 3}"
+        )
         bus.run_until_idle()
     return digest(), payloads
 
@@ -47,8 +53,9 @@ def test_sync_dispatch_runs_handlers_in_publish_order() -> None:
     seen: list[tuple[str, int]] = []
     bus.attach(["a", "b"], "g", lambda t, e: seen.append((t, e.ts_event)))
     for n in range(3):
-        bus.publish_nowait("a" if n % 2 else "b", Heartbeat(event_id=str(n), ts_event=n,
-                                                           ts_init=n, service="s"))
+        bus.publish_nowait(
+            "a" if n % 2 else "b", Heartbeat(event_id=str(n), ts_event=n, ts_init=n, service="s")
+        )
 
     handled = bus.run_until_idle()
 
