@@ -78,12 +78,14 @@ def run(
     live: Annotated[bool, typer.Option(help="Show the live terminal view.")] = True,
 ) -> None:
     """Run the whole platform in one process on the embedded defaults."""
-    settings = _settings(config, {"db_url": db, "namespace": namespace, "speed": speed})
+    settings = _settings(config, {"db_url": db, "namespace": namespace})
+    if speed is not None and speed < 0:
+        raise _fail(f"--speed must be >= 0 (0 = as fast as possible), got {speed}")
     logging.basicConfig(level=settings.log_level, stream=sys.stderr)
     logging.getLogger("alembic").setLevel(logging.WARNING)
     show_live = live and not as_json and sys.stdout.isatty()
     try:
-        summary = asyncio.run(_run(settings, show_live, until_exhausted))
+        summary = asyncio.run(_run(settings, show_live, until_exhausted, speed))
     except (DataError, ConfigError) as exc:
         raise _fail(str(exc)) from None
     except StateMismatchError as exc:
@@ -94,10 +96,12 @@ def run(
         _print_summary(summary)
 
 
-async def _run(settings: Any, show_live: bool, until_exhausted: bool) -> Any:
+async def _run(settings: Any, show_live: bool, until_exhausted: bool, speed: float | None) -> Any:
     from tickmesh.services.platform import Platform
 
     platform = await Platform.open(settings)
+    if speed is not None:
+        platform.feed.speed = speed
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, platform.request_stop)
@@ -108,10 +112,8 @@ async def _run(settings: Any, show_live: bool, until_exhausted: bool) -> Any:
 
         from tickmesh.services.live_view import render
 
-        with Live(render(platform), console=Console(), refresh_per_second=4) as view:
-            return await platform.run(
-                until_exhausted=until_exhausted, on_tick=lambda: view.update(render(platform))
-            )
+        with Live(get_renderable=lambda: render(platform), console=Console(), refresh_per_second=4):
+            return await platform.run(until_exhausted=until_exhausted)
     finally:
         await platform.close()
 

@@ -8,11 +8,10 @@ the store periodically, until the feed is exhausted or a stop is requested (SIGI
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,10 +59,12 @@ class Progress:
     orders: int = 0
     fills: int = 0
     exhausted: bool = False
+    finished: float | None = None
 
     @property
     def events_per_s(self) -> float:
-        elapsed = time.monotonic() - self.started
+        """Replay rate; frozen once the replay has ended."""
+        elapsed = (self.finished or time.monotonic()) - self.started
         return self.events / elapsed if elapsed > 0 else 0.0
 
 
@@ -215,28 +216,23 @@ class Platform:
     def request_stop(self) -> None:
         self._stop.set()
 
-    async def run(
-        self,
-        until_exhausted: bool = True,
-        on_tick: Callable[[], None] | None = None,
-    ) -> dict[str, Any]:
+    async def run(self, until_exhausted: bool = True) -> dict[str, Any]:
         """Replay the feed through the pipeline; returns the summary."""
         self.host.start()
-        await self._replay(self.feed.events(self._stamper), on_tick)
+        await self._replay(self.feed.events(self._stamper))
         finished = not self._stop.is_set()
         if finished:
             for message in self.bars.flush_bars():
                 self.bus.publish_nowait(message.topic, message.event, message.key)
             self.host.run_until_idle()
             self.progress.exhausted = True
+            self.progress.finished = time.monotonic()
             if not until_exhausted:
-                await self._idle(on_tick)
+                await self._idle()
         await self._finish(finished)
         return self.summary()
 
-    async def _replay(
-        self, events: Iterator[tuple[str, Event]], on_tick: Callable[[], None] | None
-    ) -> None:
+    async def _replay(self, events: Iterator[tuple[str, Event]]) -> None:
         pace = self.feed.speed
         wall0, event0 = time.monotonic(), None
         next_flush = time.monotonic() + FLUSH_EVERY_S
@@ -257,17 +253,11 @@ class Platform:
                 if now >= next_flush:
                     next_flush = now + FLUSH_EVERY_S
                     await self.host.flush()
-                    if on_tick is not None:
-                        on_tick()
                 await asyncio.sleep(0)
 
-    async def _idle(self, on_tick: Callable[[], None] | None) -> None:
+    async def _idle(self) -> None:
         await self.host.flush()
-        while not self._stop.is_set():
-            if on_tick is not None:
-                on_tick()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), 0.5)
+        await self._stop.wait()
 
     async def _finish(self, completed: bool) -> None:
         final = self.portfolio.snapshot(self.clock.now_ns())
