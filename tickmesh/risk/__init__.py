@@ -1,6 +1,5 @@
 """Pre-trade risk: limits, risk-adjusted sizing and the ACTIVE / REDUCING / HALTED state."""
 
-from tickmesh.risk.atr import WilderAtr
 from tickmesh.risk.limits import RiskLimits
 from tickmesh.risk.manager import DEFAULT_INSTRUMENT, RiskManager
 from tickmesh.risk.snapshot import PositionRecord, RiskSnapshot, WorkingRecord
@@ -11,6 +10,5 @@ __all__ = [
     "RiskLimits",
     "RiskManager",
     "RiskSnapshot",
-    "WilderAtr",
     "WorkingRecord",
 ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tickmesh.model.events import Bar, Tick
-from tickmesh.risk.atr import WilderAtr
+from tickmesh.strategies.indicators import ATR
 
 
 class MarketView:
@@ -17,7 +17,7 @@ class MarketView:
         self._atr_period = atr_period
         self._price: dict[str, float] = {}
         self._data_ts: dict[str, int] = {}
-        self._atr: dict[tuple[str, str], WilderAtr] = {}
+        self._atr: dict[tuple[str, str], ATR] = {}
         self._last_bar_ts: dict[tuple[str, str], int] = {}
 
     def on_tick(self, tick: Tick) -> None:
@@ -29,7 +29,7 @@ class MarketView:
         if bar.ts_event <= self._last_bar_ts.get(key, -1):
             return
         self._last_bar_ts[key] = bar.ts_event
-        atr = self._atr.setdefault(key, WilderAtr(self._atr_period))
+        atr = self._atr.setdefault(key, ATR(self._atr_period))
         atr.update(bar.high, bar.low, bar.close)
 
     def price(self, symbol: str) -> float | None:

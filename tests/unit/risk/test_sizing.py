@@ -15,9 +15,10 @@ from .support import OTHER, SYMBOL, Desk, open_limits
 
 
 def _desk_at_50(limits: RiskLimits | None = None, equity: str = "100000") -> Desk:
-    """Price 50 after 14 one-minute bars each spanning 2.5 (so ATR(14) is exactly 2.5)."""
+    """Price 50 after 15 one-minute bars each spanning 2.5: ATR(14) (Wilder, TA-Lib's warm-up of
+    n + 1 bars) is exactly 2.5."""
     desk = Desk(limits or open_limits())
-    for _ in range(14):
+    for _ in range(15):
         desk.bar(high=51.25, low=48.75, close=50.0)
     desk.equity(equity)
     return desk
