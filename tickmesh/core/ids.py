@@ -6,6 +6,7 @@ input gives the same ids, which is what makes a replay after a crash produce ide
 
 from __future__ import annotations
 
+import base64
 import os
 import random
 
@@ -15,13 +16,18 @@ _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _RANDOM_MASK = (1 << 80) - 1
 
 
+_TO_CROCKFORD = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _ALPHABET.encode())
+
+
 def encode_ulid(ms: int, entropy: int) -> str:
+    """26 base32 characters of the 130-bit number (2 leading zero bits, 48 time, 80 entropy).
+
+    The bits are placed at the top of 17 bytes so the standard base32 codec (in C) does the
+    5-bit grouping; its alphabet is then translated to Crockford's.
+    """
     value = ((ms & ((1 << 48) - 1)) << 80) | (entropy & _RANDOM_MASK)
-    chars = []
-    for _ in range(26):
-        chars.append(_ALPHABET[value & 31])
-        value >>= 5
-    return "".join(reversed(chars))
+    raw = base64.b32encode((value << 6).to_bytes(17, "big"))[:26]
+    return raw.translate(_TO_CROCKFORD).decode()
 
 
 def decode_ulid_ms(ulid: str) -> int:

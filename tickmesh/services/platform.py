@@ -121,7 +121,8 @@ class Platform:
         self.namespace = settings.namespace
         self.progress = Progress()
         self.clock = SimulatedClock()
-        self.bus = MemoryBus(partitions=1, retention=4096)
+        # Handlers run synchronously and nothing replays this bus's log: keep it short.
+        self.bus = MemoryBus(partitions=1, retention=64)
         self.host = SyncHost(self.bus)
         self._stop = asyncio.Event()
         self._build()

@@ -143,8 +143,9 @@ class _Group:
 
     def expire(self, now: float) -> None:
         """Give deliveries whose consumer went silent past ``ack_wait`` back to the group."""
-        while self.timeline and self.timeline[0][1].deadline <= now:
-            p, inflight = self.timeline.popleft()
+        timeline = self.timeline
+        while timeline and (timeline[0][1].done or timeline[0][1].deadline <= now):
+            p, inflight = timeline.popleft()
             if not inflight.done:
                 self.fail(p, inflight, "ack wait expired (consumer died or is stuck)")
 
@@ -219,6 +220,7 @@ class _Topic:
         self.name = name
         self.partitions = [_Partition() for _ in range(partitions)]
         self.groups: dict[str, _Group] = {}
+        self.floors = [-1] * partitions  # cached trim floor per partition; -1 = recompute
         self.sync_groups: list[_SyncGroup] = []
         self._rr = itertools.count()
 
@@ -311,10 +313,16 @@ class MemoryBus(Bus):
         return record
 
     def _trim(self, topic: _Topic, p: int) -> bool:
+        """Drop the oldest record if every group has acknowledged it.
+
+        Groups' low-water marks only rise, so the floor is cached and recomputed only when the
+        log reaches it (or a new group joins, see :meth:`subscribe`)."""
         part = topic.partitions[p]
-        floor = min((g.min_low(p) for g in topic.groups.values()), default=part.next)
-        if part.base >= floor:
-            return False
+        if part.base >= topic.floors[p]:
+            groups = topic.groups.values()
+            topic.floors[p] = min((g.min_low(p) for g in groups), default=part.next)
+            if part.base >= topic.floors[p]:
+                return False
         part.log.popleft()
         part.base += 1
         return True
@@ -399,6 +407,7 @@ class MemoryBus(Bus):
             topic = self._topic(name)
             if group not in topic.groups:
                 topic.groups[group] = _Group(self, topic, group, opts)
+                topic.floors = [-1] * len(topic.partitions)
             g = topic.groups[group]
             g.members[consumer] = self._now()
             groups.append(g)
