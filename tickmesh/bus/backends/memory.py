@@ -81,15 +81,47 @@ class _Partition:
         return self.log[offset - self.base]
 
 
-class _Inflight:
-    __slots__ = ("attempt", "consumer", "deadline", "done", "record")
+class _Inflight(Delivery):
+    """One delivery in flight: it is both the group's bookkeeping and what the consumer acks."""
 
-    def __init__(self, record: _Record, attempt: int, consumer: str, deadline: float) -> None:
+    __slots__ = (
+        "attempt",
+        "consumer",
+        "deadline",
+        "done",
+        "group",
+        "headers",
+        "key",
+        "record",
+        "topic",
+    )
+
+    def __init__(
+        self, group: _Group, record: _Record, attempt: int, consumer: str, deadline: float
+    ) -> None:
+        self.group = group
         self.record = record
         self.attempt = attempt
         self.consumer = consumer
         self.deadline = deadline
         self.done = False
+        self.topic = record.topic
+        self.key = record.key
+        self.headers = record.headers
+
+    @property
+    def event(self) -> Event:
+        return self.record.event
+
+    @property
+    def payload(self) -> bytes:
+        return self.record.payload
+
+    async def ack(self) -> None:
+        self.group.ack(self.record.partition, self)
+
+    async def nack(self, error: str, *, terminal: bool = False) -> None:
+        self.group.fail(self.record.partition, self, error, terminal)
 
 
 @dataclass(slots=True)
@@ -128,7 +160,7 @@ class _Group:
             first = part.base if earliest else part.next
             self.parts.append(_GroupPartition(cursor=first, low=first))
         self.members: dict[str, float] = {}  # consumer -> last seen (monotonic)
-        self.timeline: deque[tuple[int, _Inflight]] = deque()
+        self.timeline: deque[_Inflight] = deque()
 
     def live_members(self, now: float) -> list[str]:
         horizon = now - self.options.ack_wait_s
@@ -144,31 +176,31 @@ class _Group:
     def expire(self, now: float) -> None:
         """Give deliveries whose consumer went silent past ``ack_wait`` back to the group."""
         timeline = self.timeline
-        while timeline and (timeline[0][1].done or timeline[0][1].deadline <= now):
-            p, inflight = timeline.popleft()
+        while timeline and (timeline[0].done or timeline[0].deadline <= now):
+            inflight = timeline.popleft()
             if not inflight.done:
-                self.fail(p, inflight, "ack wait expired (consumer died or is stuck)")
+                self.fail(inflight.record.partition, inflight, "ack wait expired")
 
-    def take(self, consumer: str, budget: int, now: float) -> list[tuple[int, _Inflight]]:
-        taken: list[tuple[int, _Inflight]] = []
+    def take(self, consumer: str, budget: int, now: float) -> list[Delivery]:
+        taken: list[Delivery] = []
         deadline = now + self.options.ack_wait_s
         for p in self.assigned(consumer, now):
             gp, part = self.parts[p], self.topic.partitions[p]
             while budget > len(taken) and gp.retry:
                 record, attempts = gp.retry.popleft()
-                taken.append((p, self._track(gp, record, attempts + 1, consumer, deadline)))
+                taken.append(self._track(gp, record, attempts + 1, consumer, deadline))
             while budget > len(taken) and gp.cursor < part.next:
                 record = part.get(gp.cursor)
                 gp.cursor += 1
-                taken.append((p, self._track(gp, record, 1, consumer, deadline)))
+                taken.append(self._track(gp, record, 1, consumer, deadline))
         return taken
 
     def _track(
         self, gp: _GroupPartition, record: _Record, attempt: int, consumer: str, deadline: float
     ) -> _Inflight:
-        inflight = _Inflight(record, attempt, consumer, deadline)
+        inflight = _Inflight(self, record, attempt, consumer, deadline)
         gp.inflight[record.offset] = inflight
-        self.timeline.append((record.partition, inflight))
+        self.timeline.append(inflight)
         return inflight
 
     def ack(self, p: int, inflight: _Inflight) -> None:
@@ -494,34 +526,6 @@ class _SyncGroup:
     on_dead: Callable[[str, Event | None, BaseException], None] | None
 
 
-class _MemoryDelivery(Delivery):
-    __slots__ = ("_group", "_inflight", "_p", "attempt", "headers", "key", "topic")
-
-    def __init__(self, group: _Group, p: int, inflight: _Inflight) -> None:
-        self._group = group
-        self._p = p
-        self._inflight = inflight
-        record = inflight.record
-        self.topic = record.topic
-        self.key = record.key
-        self.attempt = inflight.attempt
-        self.headers = record.headers
-
-    @property
-    def event(self) -> Event:
-        return self._inflight.record.event
-
-    @property
-    def payload(self) -> bytes:
-        return self._inflight.record.payload
-
-    async def ack(self) -> None:
-        self._group.ack(self._p, self._inflight)
-
-    async def nack(self, error: str, *, terminal: bool = False) -> None:
-        self._group.fail(self._p, self._inflight, error, terminal)
-
-
 class MemorySubscription(Subscription):
     def __init__(self, bus: MemoryBus, groups: list[_Group], consumer: str) -> None:
         self._bus = bus
@@ -535,9 +539,7 @@ class MemorySubscription(Subscription):
         for g in self._groups:
             g.members[self._consumer] = now
             g.expire(now)
-            out.extend(
-                _MemoryDelivery(g, p, i) for p, i in g.take(self._consumer, budget - len(out), now)
-            )
+            out.extend(g.take(self._consumer, budget - len(out), now))
             if len(out) >= budget:
                 break
         return out
