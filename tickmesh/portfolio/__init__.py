@@ -1,6 +1,6 @@
 """Portfolio: the exact, idempotent ledger of fills with per-strategy and namespace views."""
 
-from tickmesh.portfolio.ledger import Portfolio, PositionKey, StoredPositionLike, Totals
+from tickmesh.portfolio.ledger import Portfolio, PositionKey, Totals
 from tickmesh.portfolio.position import Position
 
-__all__ = ["Portfolio", "Position", "PositionKey", "StoredPositionLike", "Totals"]
+__all__ = ["Portfolio", "Position", "PositionKey", "Totals"]

@@ -12,31 +12,19 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
-from typing import NamedTuple, Protocol
+from typing import NamedTuple
 
 from tickmesh.core.decimal import ZERO, to_decimal
 from tickmesh.core.stamp import Stamper
 from tickmesh.model.events import Fill, PortfolioSnapshot, PositionSnapshot
 from tickmesh.model.instrument import Instrument
+from tickmesh.model.position import PositionLike
 from tickmesh.portfolio.position import Position
 
 DEFAULT_INSTRUMENT = Instrument(symbol="")
 
 PositionKey = tuple[str, str]
 """(strategy_id, symbol)"""
-
-
-class StoredPositionLike(Protocol):
-    """What the start-up check reads from a stored position (a ``PositionSnapshot``, a row)."""
-
-    @property
-    def strategy_id(self) -> str: ...
-    @property
-    def symbol(self) -> str: ...
-    @property
-    def quantity(self) -> Decimal: ...
-    @property
-    def avg_price(self) -> Decimal: ...
 
 
 class Totals(NamedTuple):
@@ -203,7 +191,7 @@ class Portfolio:
 
     # --- start-up check -------------------------------------------------------------------
 
-    def position_mismatches(self, stored: Iterable[StoredPositionLike]) -> list[str]:
+    def position_mismatches(self, stored: Iterable[PositionLike]) -> list[str]:
         """How the ledger's positions differ from ``stored`` in quantity or average price.
 
         A position missing on one side counts as flat, so stored flat positions may be omitted.
@@ -218,6 +206,6 @@ class Portfolio:
                 mismatches.append(f"{key[0]}/{key[1]}: ledger {ours} != stored {saved}")
         return mismatches
 
-    def equals_positions(self, stored: Iterable[StoredPositionLike]) -> bool:
+    def equals_positions(self, stored: Iterable[PositionLike]) -> bool:
         """True when every position equals the stored one exactly (quantity and average price)."""
         return not self.position_mismatches(stored)

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
-from typing import Protocol
 
 from tickmesh.model import OrderType, Side, TradingState
 
@@ -42,21 +41,6 @@ class OrderStatus(StrEnum):
 _TERMINAL = frozenset(
     {OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.FAILED}
 )
-
-
-class PositionLike(Protocol):
-    """Anything that describes a position: a ``PositionSnapshot`` or a ledger's own position."""
-
-    @property
-    def strategy_id(self) -> str: ...
-    @property
-    def symbol(self) -> str: ...
-    @property
-    def quantity(self) -> Decimal: ...
-    @property
-    def avg_price(self) -> Decimal: ...
-    @property
-    def realized_pnl(self) -> Decimal: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tickmesh.core.errors import ConfigError
 from tickmesh.model import Bar, Fill, OrderDenied, RiskState, Signal, TradingState, from_json
+from tickmesh.model.position import PositionLike
 from tickmesh.storage import schema
 from tickmesh.storage.order_lifecycle import OrderUpdate, apply_order_event
 from tickmesh.storage.records import (
@@ -25,7 +26,6 @@ from tickmesh.storage.records import (
     Checkpoint,
     OrderRecord,
     OrderStatus,
-    PositionLike,
     SessionRecord,
     SessionStatus,
     StoredPosition,

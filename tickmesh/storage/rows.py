@@ -14,10 +14,10 @@ import msgspec
 from sqlalchemy import Row
 
 from tickmesh.model import Bar, Fill, OrderDenied, OrderType, Side, Signal, to_json
+from tickmesh.model.position import PositionLike
 from tickmesh.storage.records import (
     OrderRecord,
     OrderStatus,
-    PositionLike,
     SessionRecord,
     SessionStatus,
     StoredPosition,
