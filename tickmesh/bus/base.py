@@ -108,6 +108,10 @@ class Bus(abc.ABC):
     @abc.abstractmethod
     async def close(self) -> None: ...
 
+    async def purge(self) -> None:  # noqa: B027 - optional hook
+        """Delete every stream, subject, topic and group this bus created under its prefix
+        (test teardown, ``tickmesh admin``); a no-op where nothing outlives the process."""
+
     @abc.abstractmethod
     async def publish(
         self, topic: str, event: Event, key: str = "", headers: dict[str, str] | None = None
