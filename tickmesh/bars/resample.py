@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from enum import Enum
 
-from tickmesh.bars.open_bar import BarBook, OpenBar, align
+from tickmesh.bars.open_bar import BarBook, OpenBar
 from tickmesh.core.errors import DataError
 from tickmesh.core.stamp import Stamper
 from tickmesh.model.events import Bar
@@ -52,7 +52,7 @@ class BarAggregator:
         self.duplicates = 0
         self._stamper = stamper
         self._targets = [(tf, timeframe_seconds(tf) * _NS) for tf in self.target_tfs]
-        self._books: dict[tuple[str, str], BarBook] = {}
+        self._books: dict[str, list[tuple[str, int, BarBook]]] = {}
 
     def on_bar(self, bar: Bar) -> list[Bar]:
         """Take one source bar; returns the higher bars it completed, by target then age."""
@@ -63,51 +63,63 @@ class BarAggregator:
             )
         self.bars += 1
         out: list[Bar] = []
-        outcomes = [self._roll(tf, tf_ns, bar, out) for tf, tf_ns in self._targets]
-        if _Outcome.DUPLICATE in outcomes:
+        late = duplicate = False
+        for tf, tf_ns, book in self._books_of(bar.symbol):
+            outcome = self._roll(tf, tf_ns, book, bar, out)
+            late |= outcome is _Outcome.LATE
+            duplicate |= outcome is _Outcome.DUPLICATE
+        if duplicate:
             self.duplicates += 1
-        elif _Outcome.LATE in outcomes:
+        elif late:
             self.late_dropped += 1
         return out
 
     def flush(self) -> list[Bar]:
         """Emit every open higher bar; source bars for them that arrive later are late."""
         out: list[Bar] = []
-        for (symbol, tf), book in self._books.items():
-            if book.bars:
-                end = max(book.bars) + timeframe_seconds(tf) * _NS
-                out.extend(self._close(symbol, tf, book, end))
+        for symbol, books in self._books.items():
+            for tf, tf_ns, book in books:
+                if book.bars:
+                    out.extend(self._close(symbol, tf, tf_ns, book, max(book.bars) + tf_ns))
         return out
 
-    def _roll(self, tf: str, tf_ns: int, source: Bar, out: list[Bar]) -> _Outcome:
-        book = self._book(source.symbol, tf)
-        out.extend(self._close(source.symbol, tf, book, align(source.ts_open, tf_ns)))
+    def _roll(self, tf: str, tf_ns: int, book: BarBook, source: Bar, out: list[Bar]) -> _Outcome:
+        t0 = source.ts_open - source.ts_open % tf_ns
+        if t0 > book.floor:
+            out.extend(self._close(source.symbol, tf, tf_ns, book, t0))
         if source.ts_open < book.floor:
             return _Outcome.LATE
-        t0 = align(source.ts_open, tf_ns)
-        bar = book.bar_at(t0)
+        bar = book.bars.get(t0) or book.bar_at(t0)
         if source.ts_open in bar.ids:
             return _Outcome.DUPLICATE
         bar.ids.add(source.ts_open)
         _add_source(bar, source)
         if source.ts_event >= t0 + tf_ns:
-            out.extend(self._close(source.symbol, tf, book, t0 + tf_ns))
+            out.extend(self._close(source.symbol, tf, tf_ns, book, t0 + tf_ns))
         return _Outcome.ADDED
 
-    def _book(self, symbol: str, tf: str) -> BarBook:
-        book = self._books.get((symbol, tf))
-        if book is None:
-            book = self._books[symbol, tf] = BarBook()
-        return book
+    def _books_of(self, symbol: str) -> list[tuple[str, int, BarBook]]:
+        books = self._books.get(symbol)
+        if books is None:
+            books = self._books[symbol] = [(tf, tf_ns, BarBook()) for tf, tf_ns in self._targets]
+        return books
 
-    def _close(self, symbol: str, tf: str, book: BarBook, floor: int) -> list[Bar]:
-        tf_ns = timeframe_seconds(tf) * _NS
+    def _close(self, symbol: str, tf: str, tf_ns: int, book: BarBook, floor: int) -> list[Bar]:
         return [bar.to_bar(self._stamper, symbol, tf, tf_ns) for bar in book.close_before(floor)]
 
 
 def _add_source(bar: OpenBar, source: Bar) -> None:
+    """``OpenBar.add_span`` for one source bar, inlined: this runs for every bar and target."""
     key = (source.ts_open, "", 0)
-    bar.add_span(key, source.open, key, source.close, source.high, source.low, source.trade_count)
+    if key < bar.open_key:
+        bar.open_key, bar.open = key, source.open
+    if key > bar.close_key:
+        bar.close_key, bar.close = key, source.close
+    if source.high > bar.high:  # noqa: PLR1730 - a branch is cheaper than max() per bar
+        bar.high = source.high
+    if source.low < bar.low:  # noqa: PLR1730
+        bar.low = source.low
+    bar.count += source.trade_count
     bar.volume.add(source.volume)
 
 

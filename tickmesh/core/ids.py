@@ -6,7 +6,6 @@ input gives the same ids, which is what makes a replay after a crash produce ide
 
 from __future__ import annotations
 
-import base64
 import os
 import random
 
@@ -16,18 +15,25 @@ _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _RANDOM_MASK = (1 << 80) - 1
 
 
-_TO_CROCKFORD = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _ALPHABET.encode())
+_PAIRS = [a + b for a in _ALPHABET for b in _ALPHABET]  # every 10-bit group as 2 characters
+_TIME_MASK = (1 << 48) - 1
+
+
+def _time_part(ms: int) -> str:
+    """The first 10 characters: 2 zero bits and 48 bits of milliseconds."""
+    ms &= _TIME_MASK
+    return "".join([_PAIRS[(ms >> shift) & 1023] for shift in (40, 30, 20, 10, 0)])
+
+
+def _entropy_part(entropy: int) -> str:
+    """The last 16 characters: 80 bits of entropy."""
+    return "".join([_PAIRS[(entropy >> shift) & 1023] for shift in (70, 60, 50, 40, 30, 20, 10, 0)])
 
 
 def encode_ulid(ms: int, entropy: int) -> str:
-    """26 base32 characters of the 130-bit number (2 leading zero bits, 48 time, 80 entropy).
-
-    The bits are placed at the top of 17 bytes so the standard base32 codec (in C) does the
-    5-bit grouping; its alphabet is then translated to Crockford's.
-    """
-    value = ((ms & ((1 << 48) - 1)) << 80) | (entropy & _RANDOM_MASK)
-    raw = base64.b32encode((value << 6).to_bytes(17, "big"))[:26]
-    return raw.translate(_TO_CROCKFORD).decode()
+    """26 Crockford base32 characters of the 130-bit number (2 leading zero bits, 48 bits of
+    time, 80 of entropy): 13 groups of 10 bits, each looked up as a pair of characters."""
+    return _time_part(ms) + _entropy_part(entropy & _RANDOM_MASK)
 
 
 def decode_ulid_ms(ulid: str) -> int:
@@ -50,6 +56,7 @@ class IdGenerator:
         self._rng: random.Random | None = None if seed is None else random.Random(seed)
         self._last_ms = -1
         self._last_entropy = 0
+        self._prefix = ""
 
     def _draw(self) -> int:
         if self._rng is None:
@@ -63,5 +70,6 @@ class IdGenerator:
             self._last_entropy = (self._last_entropy + 1) & _RANDOM_MASK
         else:
             self._last_ms = ms
+            self._prefix = _time_part(ms)
             self._last_entropy = self._draw() >> 1  # leave room to increment
-        return encode_ulid(ms, self._last_entropy)
+        return self._prefix + _entropy_part(self._last_entropy)

@@ -84,17 +84,7 @@ class _Partition:
 class _Inflight(Delivery):
     """One delivery in flight: it is both the group's bookkeeping and what the consumer acks."""
 
-    __slots__ = (
-        "attempt",
-        "consumer",
-        "deadline",
-        "done",
-        "group",
-        "headers",
-        "key",
-        "record",
-        "topic",
-    )
+    __slots__ = ("attempt", "consumer", "deadline", "done", "group", "record")
 
     def __init__(
         self, group: _Group, record: _Record, attempt: int, consumer: str, deadline: float
@@ -105,9 +95,18 @@ class _Inflight(Delivery):
         self.consumer = consumer
         self.deadline = deadline
         self.done = False
-        self.topic = record.topic
-        self.key = record.key
-        self.headers = record.headers
+
+    @property
+    def topic(self) -> str:  # type: ignore[override]
+        return self.record.topic
+
+    @property
+    def key(self) -> str:  # type: ignore[override]
+        return self.record.key
+
+    @property
+    def headers(self) -> dict[str, str]:  # type: ignore[override]
+        return self.record.headers
 
     @property
     def event(self) -> Event:
@@ -118,7 +117,8 @@ class _Inflight(Delivery):
         return self.record.payload
 
     async def ack(self) -> None:
-        self.group.ack(self.record.partition, self)
+        if not self.done:
+            self.group.ack(self.record.partition, self)
 
     async def nack(self, error: str, *, terminal: bool = False) -> None:
         self.group.fail(self.record.partition, self, error, terminal)
@@ -204,8 +204,6 @@ class _Group:
         return inflight
 
     def ack(self, p: int, inflight: _Inflight) -> None:
-        if inflight.done:
-            return
         inflight.done = True
         gp = self.parts[p]
         gp.inflight.pop(inflight.record.offset, None)
@@ -330,8 +328,8 @@ class MemoryBus(Bus):
         headers: dict[str, str],
     ) -> _Record | None:
         """Append if there is room; None means the caller must wait for space."""
-        topic = self._topic(topic_name)
-        p = topic.partition_for(key)
+        topic = self._topics.get(topic_name) or self._topic(topic_name)
+        p = topic.partition_for(key) if self.partitions > 1 else 0
         part = topic.partitions[p]
         if len(part.log) >= self.retention and not self._trim(topic, p):
             return None
