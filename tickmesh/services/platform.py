@@ -8,6 +8,7 @@ the store periodically, until the feed is exhausted or a stop is requested (SIGI
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import Counter
@@ -254,11 +255,16 @@ class Platform:
                 if now >= next_flush:
                     next_flush = now + FLUSH_EVERY_S
                     await self.host.flush()
+                    self.host.heartbeats(time.time_ns())
                 await asyncio.sleep(0)
 
     async def _idle(self) -> None:
-        await self.host.flush()
-        await self._stop.wait()
+        """The replay is over but the user asked to keep running: flush, keep beating."""
+        while not self._stop.is_set():
+            await self.host.flush()
+            self.host.heartbeats(time.time_ns())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), FLUSH_EVERY_S)
 
     async def _finish(self, completed: bool) -> None:
         final = self.portfolio.snapshot(self.clock.now_ns())

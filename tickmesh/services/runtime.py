@@ -119,14 +119,24 @@ class Service(abc.ABC):
         return out
 
     def heartbeat(self, ts_ns: int) -> Heartbeat:
+        """Liveness plus counters: the runtime's own and the numeric part of :meth:`status`;
+        a ``state`` in :meth:`status` becomes the heartbeat's status."""
+        status = self.status()
+        counters = self.stats.as_counters()
+        counters.update(
+            (k, float(v))
+            for k, v in status.items()
+            if isinstance(v, int | float) and not isinstance(v, bool)
+        )
         return Heartbeat(
             event_id=f"hb-{self.name}-{ts_ns}",
             ts_event=ts_ns,
             ts_init=ts_ns,
             source=self.name,
             service=self.name,
+            status=str(status.get("state", "running")),
             uptime_s=time.monotonic() - self.stats.started_at,
-            counters=self.stats.as_counters(),
+            counters=counters,
         )
 
 

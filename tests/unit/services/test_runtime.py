@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import Sequence
 
+from tickmesh import topics
 from tickmesh.bus import MemoryBus, Outgoing, SubscribeOptions
 from tickmesh.bus.backends.memory import log_digest
 from tickmesh.model import DeadLetter, Event, Heartbeat
@@ -131,3 +132,37 @@ def test_sync_host_counts_dead_letters_and_keeps_going() -> None:
     assert svc.seen == [1, 2, 4, 5]
     assert svc.stats.dead_lettered == 1
     assert svc.heartbeat(10).counters["errors"] == 2
+
+
+class Stateful(Echo):
+    name = "stateful"
+
+    def status(self) -> dict[str, object]:
+        return {"state": "HALTED", "late_dropped": 4, "flag": True, "note": "text"}
+
+
+def test_heartbeat_carries_numeric_status_as_counters_and_state_as_status() -> None:
+    svc = Stateful()
+
+    hb = svc.heartbeat(10)
+
+    assert hb.status == "HALTED"
+    assert hb.counters["late_dropped"] == 4.0
+    assert "flag" not in hb.counters
+    assert "note" not in hb.counters
+    assert hb.counters["events_in"] == 0
+
+
+def test_sync_host_publishes_one_heartbeat_per_service() -> None:
+    bus = MemoryBus()
+    host = SyncHost(bus)
+    host.add(Echo())
+    host.add(Stateful())
+
+    host.heartbeats(1_000)
+
+    beats = bus.retained(topics.SYSTEM_HEARTBEATS)
+    assert sorted((b.service, b.status) for b in beats if isinstance(b, Heartbeat)) == [
+        ("echo", "running"),
+        ("stateful", "HALTED"),
+    ]
