@@ -6,8 +6,9 @@ Market topics are shared by all namespaces; trading topics are per namespace (``
 
 from __future__ import annotations
 
+import fnmatch
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from tickmesh.model.events import Bar, Event, OrderEvent, OrderIntent, Signal
 
@@ -120,3 +121,40 @@ _ROUTES: dict[str, Callable[[Event, str], str]] = {
     "Command": lambda e, ns: OPS_COMMANDS,
     "DeadLetter": lambda e, ns: SYSTEM_DLQ,
 }
+
+
+def catalogue(namespaces: Iterable[str] = ("paper",)) -> list[str]:
+    """Every topic tickmesh uses: the shared market and system topics plus each namespace's
+    trading topics. What ``--topics PATTERN`` options are matched against."""
+    names = [MARKET_TICKS, MARKET_QUOTES, MARKET_SYMBOLS, *(bars(tf) for tf in TIMEFRAMES)]
+    names += [SYSTEM_HEARTBEATS, SYSTEM_LOGS, SYSTEM_DLQ, OPS_COMMANDS]
+    for ns in namespaces:
+        names += [
+            signals_raw(ns),
+            signals_validated(ns),
+            signals_rejected(ns),
+            orders_events(ns),
+            portfolio(ns),
+            risk_state(ns),
+        ]
+    return names
+
+
+def match(patterns: Iterable[str], namespaces: Iterable[str] = ("paper",)) -> list[str]:
+    """Topics named by shell-style ``patterns`` (``market.*``, ``paper.orders.events``).
+
+    A pattern without wildcards is taken as given, so topics outside the catalogue can be named;
+    a wildcard pattern that matches nothing is an error (most likely a typo)."""
+    known = catalogue(namespaces)
+    chosen: list[str] = []
+    for pattern in patterns:
+        if not any(ch in pattern for ch in "*?["):
+            hits = [pattern]
+        else:
+            hits = fnmatch.filter(known, pattern)
+            if not hits:
+                raise ValueError(
+                    f"topic pattern {pattern!r} matches no known topic; known: {', '.join(known)}"
+                )
+        chosen += [t for t in hits if t not in chosen]
+    return chosen
