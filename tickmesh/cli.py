@@ -7,13 +7,13 @@ import json
 import logging
 import signal
 import sys
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
 from tickmesh import __version__
+from tickmesh.commands.common import ConfigOpt, fail, load
 from tickmesh.core.errors import ConfigError, DataError, StateMismatchError
 
 app = typer.Typer(
@@ -25,26 +25,8 @@ app = typer.Typer(
 config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 
-err = Console(stderr=True)
-
-ConfigOpt = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="TOML config file (strategies, symbols, limits)."),
-]
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"[red]error:[/] {message}", highlight=False)
-    return typer.Exit(code)
-
-
-def _settings(config: Path | None, overrides: dict[str, Any]) -> Any:
-    from tickmesh.config import load_settings
-
-    try:
-        return load_settings(config, {k: v for k, v in overrides.items() if v is not None})
-    except ConfigError as exc:
-        raise _fail(str(exc)) from None
+_fail = fail
+_settings = load
 
 
 @app.command()
@@ -140,6 +122,16 @@ def _print_summary(summary: dict[str, Any]) -> None:
     for reason, count in summary["rejections"].items():
         table.add_row(f"rejected: {reason}", str(count))
     Console().print(table)
+
+
+def _register() -> None:
+    from tickmesh.commands import bus_tools
+
+    app.command("tail")(bus_tools.tail_command)
+    app.command("mirror")(bus_tools.mirror_command)
+
+
+_register()
 
 
 def main() -> None:

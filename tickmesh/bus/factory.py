@@ -18,6 +18,7 @@ from tickmesh.core.errors import ConfigError
 # scheme -> (module, class, pip extra)
 _BACKENDS = {
     "redis": ("tickmesh.bus.backends.redis", "RedisBus", "redis"),
+    "rediss": ("tickmesh.bus.backends.redis", "RedisBus", "redis"),
     "nats": ("tickmesh.bus.backends.nats", "NatsBus", "nats"),
     "kafka": ("tickmesh.bus.backends.kafka", "KafkaBus", "kafka"),
 }

@@ -255,6 +255,11 @@ class Settings(BaseSettings):
     namespace: str = "paper"
     db_url: str = "sqlite:///tickmesh.db"
     bus_url: str = "memory://"
+    bus_prefix: str = Field(
+        default="",
+        description="namespaces every stream, subject and topic on a shared broker",
+        pattern=r"^[A-Za-z0-9_-]{0,64}$",
+    )
     log_level: str = "INFO"
     symbols: list[str] = Field(default_factory=list, description="empty = every feed symbol")
     feed: FeedSettings = Field(default_factory=FeedSettings)

@@ -126,3 +126,13 @@ def test_settings_are_immutable() -> None:
 
     with pytest.raises(ValidationError):
         settings.namespace = "other"
+
+
+def test_bus_prefix_comes_from_the_environment_and_rejects_separators(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TICKMESH_BUS_PREFIX", "staging-1")
+    assert Settings().bus_prefix == "staging-1"
+
+    with pytest.raises(ValidationError, match="bus_prefix"):
+        Settings(bus_prefix="a.b:c")

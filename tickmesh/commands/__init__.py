@@ -1,0 +1,1 @@
+"""Sub-commands of ``tickmesh`` that grew past a few lines; ``tickmesh.cli`` registers them."""
