@@ -260,6 +260,7 @@ class Settings(BaseSettings):
         description="namespaces every stream, subject and topic on a shared broker",
         pattern=r"^[A-Za-z0-9_-]{0,64}$",
     )
+    data_dir: str = Field(default="tickmesh-data", description="the local candle store")
     log_level: str = "INFO"
     symbols: list[str] = Field(default_factory=list, description="empty = every feed symbol")
     feed: FeedSettings = Field(default_factory=FeedSettings)

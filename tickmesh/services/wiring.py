@@ -55,7 +55,7 @@ def paper_config(execution: ExecutionSettings) -> PaperConfig:
 
 def fingerprint_parts(settings: Settings) -> dict[str, Any]:
     """The settings that decide a session's outcome (not where it is stored or how fast)."""
-    data = settings.model_dump(mode="json", exclude={"secrets", "db_url", "log_level", "bus_url"})
+    data = settings.model_dump(mode="json", exclude={"secrets", "db_url", "log_level", "bus_url", "bus_prefix", "data_dir"})
     for source in data.get("feed", {}).get("sources", []):
         source.pop("speed", None)
     return data
