@@ -12,8 +12,8 @@ def to_decimal(value: float | int | str | Decimal) -> Decimal:
     """Convert without binary-float noise: floats go through their shortest repr."""
     if isinstance(value, Decimal):
         return value
-    if isinstance(value, float):
-        return Decimal(repr(value))
+    if isinstance(value, float):  # numpy floats too: their repr is "np.float64(...)"
+        return Decimal(repr(float(value)))
     return Decimal(value)
 
 
