@@ -177,6 +177,10 @@ class RiskSettings(Section):
     halt_at_drawdown_pct: Percent | None = 20.0
     max_position_pct_of_equity: Percent | None = 25.0
     fallback_stop_pct: Percent | None = 2.0
+    sizing: Literal["risk", "all_in"] = Field(
+        default="risk",
+        description="risk: lose risk_fraction of equity at the stop; all_in: spend all cash",
+    )
 
     @model_validator(mode="before")
     @classmethod

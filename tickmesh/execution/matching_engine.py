@@ -11,6 +11,8 @@ from collections.abc import Iterable, Mapping
 from decimal import ROUND_UP, Decimal
 from typing import Any
 
+import msgspec
+
 from tickmesh.core.decimal import ZERO, quantize
 from tickmesh.core.stamp import Stamper
 from tickmesh.execution.account import AccountState, PaperAccount
@@ -168,6 +170,8 @@ class PaperMatchingEngine:
         return self._last_price.get(intent.symbol)
 
     def _rejection(self, intent: OrderIntent) -> str | None:
+        if intent.cash_fraction is not None:
+            return self._invalid(intent) or _invalid_fraction(intent.cash_fraction)
         return (
             self._invalid(intent)
             or self._cash_shortfall(intent)
@@ -213,8 +217,13 @@ class PaperMatchingEngine:
     def _estimate(self, quantity: Decimal, price: Decimal) -> Decimal:
         return estimated_cost(quantity, price, self._config.fee_rate, self._config.slippage_rate)
 
-    def _reserved_cash(self) -> Decimal:
-        buys = (o for o in self._working.values() if o.intent.side is Side.BUY)
+    def _reserved_cash(self, besides: WorkingOrder | None = None) -> Decimal:
+        """What working buys hold back; an all-in order not yet sized holds nothing."""
+        buys = (
+            o
+            for o in self._working.values()
+            if o.intent.side is Side.BUY and o is not besides and o.intent.cash_fraction is None
+        )
         return sum((self._estimate(o.leaves, o.reference_price) for o in buys), ZERO)
 
     def _on_touch(self, touch: MarketTouch, matches: bool) -> list[Event]:
@@ -242,6 +251,8 @@ class PaperMatchingEngine:
         )
         if price is None:
             return []
+        if intent.cash_fraction is not None:
+            return self._size_all_in(order, touch, instrument, price)
         quantity = fillable_quantity(
             order.leaves, touch.volume, self._config.participation, instrument
         )
@@ -251,6 +262,24 @@ class PaperMatchingEngine:
         self._account.apply(fill)
         order.filled_quantity += quantity
         return [self._fill_event(order, fill)]
+
+    def _size_all_in(
+        self, order: WorkingOrder, touch: MarketTouch, instrument: Instrument, price: Decimal
+    ) -> list[Event]:
+        """Turn an all-in order into a sized one at its first fill price, then fill it; with
+        too little cash for one increment it is canceled (as backtesting.py's broker does)."""
+        intent = order.intent
+        assert intent.cash_fraction is not None
+        available = self._account.cash - self._reserved_cash(besides=order)
+        spend = available * intent.cash_fraction
+        quantity = instrument.floor_size(spend / (price * (1 + self._config.fee_rate)))
+        if quantity <= 0 or quantity < instrument.min_size:
+            del self._working[order.order_id]
+            reason = f"INSUFFICIENT_CASH {available} buys no {intent.symbol} at {price}"
+            fields = self._fields(intent, touch.ts_event)
+            return [OrderCanceled(**fields, filled_quantity=ZERO, reason=reason)]
+        order.intent = msgspec.structs.replace(intent, quantity=quantity, cash_fraction=None)
+        return self._try_fill(order, touch, instrument)
 
     def _make_fill(
         self,
@@ -284,6 +313,12 @@ class PaperMatchingEngine:
             )
         del self._working[order.order_id]
         return OrderFilled(**fields, fill=fill, filled_quantity=order.filled_quantity)
+
+
+def _invalid_fraction(fraction: Decimal) -> str | None:
+    if fraction.is_finite() and 0 < fraction <= 1:
+        return None
+    return f"INVALID_QUANTITY cash_fraction must be in (0, 1], got {fraction}"
 
 
 def _is_sell_of(order: WorkingOrder, symbol: str) -> bool:

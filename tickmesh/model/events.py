@@ -99,7 +99,12 @@ class Signal(Event, frozen=True, kw_only=True):
 
 
 class OrderIntent(Event, frozen=True, kw_only=True):
-    """A signal the risk manager accepted and sized. ``order_id`` is the client order id."""
+    """A signal the risk manager accepted and sized. ``order_id`` is the client order id.
+
+    ``cash_fraction`` (all-in sizing, as backtesting.py's default ``buy()``): the venue sizes the
+    order when it fills, spending that fraction of the cash then available, fees included;
+    ``quantity`` is then risk's estimate at the signal price, used for its checks.
+    """
 
     order_id: str
     signal_id: str
@@ -111,6 +116,7 @@ class OrderIntent(Event, frozen=True, kw_only=True):
     limit_price: Decimal | None = None
     reduce_only: bool = False
     ref_price: float = 0.0
+    cash_fraction: Decimal | None = None
 
 
 class OrderDenied(Event, frozen=True, kw_only=True):

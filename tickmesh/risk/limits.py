@@ -6,6 +6,7 @@ Every ``*_pct`` field is a fraction (``0.1`` means 10%). A limit set to ``None``
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Literal
 
 import msgspec
 
@@ -13,7 +14,12 @@ _SECOND_NS = 1_000_000_000
 
 
 class RiskLimits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Pre-trade limits and sizing rules for one namespace."""
+    """Pre-trade limits and sizing rules for one namespace.
+
+    ``sizing``: ``"risk"`` sizes so a stop-out loses ``risk_fraction`` of equity; ``"all_in"``
+    spends all available cash at the fill price (backtesting.py's default ``buy()``), the caps
+    still applying to the estimate at the signal price.
+    """
 
     max_order_quantity: Decimal | None = None
     max_order_notional: Decimal | None = None
@@ -32,12 +38,15 @@ class RiskLimits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     max_position_pct_of_equity: float | None = 0.25
     reduce_at_drawdown_pct: float | None = 0.10
     halt_at_drawdown_pct: float | None = 0.20
+    sizing: Literal["risk", "all_in"] = "risk"
 
     def __post_init__(self) -> None:
         self._check_positive_limits()
         self._check_windows()
         self._check_fractions()
         self._check_drawdown_order()
+        if self.sizing not in ("risk", "all_in"):
+            raise ValueError(f"sizing must be 'risk' or 'all_in', got {self.sizing!r}")
 
     def _check_positive_limits(self) -> None:
         for name in (

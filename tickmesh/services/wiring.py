@@ -39,6 +39,7 @@ def risk_limits(risk: RiskSettings) -> RiskLimits:
         max_position_pct_of_equity=_fraction(risk.max_position_pct_of_equity),
         reduce_at_drawdown_pct=_fraction(risk.reduce_at_drawdown_pct),
         halt_at_drawdown_pct=_fraction(risk.halt_at_drawdown_pct),
+        sizing=risk.sizing,
     )
 
 
@@ -55,7 +56,8 @@ def paper_config(execution: ExecutionSettings) -> PaperConfig:
 
 def fingerprint_parts(settings: Settings) -> dict[str, Any]:
     """The settings that decide a session's outcome (not where it is stored or how fast)."""
-    data = settings.model_dump(mode="json", exclude={"secrets", "db_url", "log_level", "bus_url", "bus_prefix", "data_dir"})
+    where = {"secrets", "db_url", "log_level", "bus_url", "bus_prefix", "data_dir"}
+    data = settings.model_dump(mode="json", exclude=where)
     for source in data.get("feed", {}).get("sources", []):
         source.pop("speed", None)
     return data

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import msgspec
 import pytest
 
 from tickmesh.core.stamp import Stamper
@@ -503,3 +504,55 @@ def test_same_inputs_give_byte_identical_events() -> None:
 
     assert len(first) > 5
     assert first == second
+
+
+# --- all-in orders, sized at the fill ------------------------------------------------------
+
+
+def all_in(order_id: str = "a1", side: Side = Side.BUY, estimate: str = "1") -> OrderIntent:
+    return msgspec.structs.replace(intent(order_id, side, estimate), cash_fraction=D(1))
+
+
+def test_all_in_buy_spends_the_cash_at_the_fill_price_fees_included() -> None:
+    engine = make_engine(cash="1000", fee_bps=20)
+    engine.on_intent(all_in(estimate="99"))  # an estimate above what cash buys is no rejection
+
+    fill = only_fill(engine.on_bar(bar(120.0, 125.0, 119.0, 121.0))).fill
+
+    # 1000 / (120 x 1.002) = 8.3166... -> 8.316 (size increment 0.001)
+    assert fill.quantity == D("8.316")
+    assert fill.price == D("120.00")
+    assert engine.account().cash == D("1000") - D("8.316") * 120 - fill.fee
+    assert engine.account().cash >= 0
+
+
+def test_all_in_buy_after_a_close_in_the_same_bar_uses_the_cash_the_close_freed() -> None:
+    engine = make_engine(cash="0")
+    engine.restore(D("0"), {"BTC": D("10")})
+    engine.on_intent(intent("c1", Side.SELL, "10"))
+    engine.on_intent(all_in("a1"))
+
+    events = engine.on_bar(bar(50.0, 51.0, 49.0, 50.0))
+
+    fills = [e.fill for e in events if isinstance(e, OrderFilled)]
+    assert [(f.side, f.quantity) for f in fills] == [(Side.SELL, D(10)), (Side.BUY, D(10))]
+
+
+def test_all_in_buy_without_cash_for_one_increment_is_canceled_with_the_reason() -> None:
+    engine = make_engine(cash="0.01")
+    engine.on_intent(all_in())
+
+    (event,) = engine.on_bar(bar(100.0, 101.0, 99.0, 100.0))
+
+    assert isinstance(event, OrderCanceled)
+    assert event.reason.startswith("INSUFFICIENT_CASH")
+    assert engine.open_orders() == ()
+
+
+def test_all_in_fraction_outside_zero_to_one_is_rejected() -> None:
+    engine = make_engine()
+
+    (event,) = engine.on_intent(msgspec.structs.replace(intent(), cash_fraction=D("1.5")))
+
+    assert isinstance(event, OrderRejected)
+    assert "cash_fraction must be in (0, 1]" in event.reason

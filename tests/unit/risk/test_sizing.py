@@ -205,3 +205,36 @@ def test_unusable_reduce_only_quantity_is_denied_zero_quantity(quantity: str) ->
     denial = desk.denied(Side.SELL, reduce_only=True, quantity=quantity)
 
     assert denial.reason is DenyReason.ZERO_QUANTITY
+
+
+def test_all_in_sizing_estimates_equity_over_price_and_leaves_the_size_to_the_fill() -> None:
+    desk = _desk_at_50(open_limits(sizing="all_in"), equity="1000")
+
+    intent = desk.intent()
+
+    assert intent.quantity == Decimal("20.0000")
+    assert intent.cash_fraction == Decimal(1)
+
+
+def test_all_in_sizing_capped_by_a_limit_keeps_the_capped_quantity_fixed() -> None:
+    desk = _desk_at_50(open_limits(sizing="all_in", max_order_quantity=Decimal(5)), "1000")
+
+    intent = desk.intent()
+
+    assert intent.quantity == Decimal(5)
+    assert intent.cash_fraction is None
+
+
+def test_close_under_all_in_sizing_is_a_fixed_quantity() -> None:
+    desk = _desk_at_50(open_limits(sizing="all_in"), equity="1000")
+    desk.fill(Side.BUY, "20", price="50")
+
+    close = desk.intent(side=Side.SELL, reduce_only=True)
+
+    assert close.quantity == Decimal("20.0000")
+    assert close.cash_fraction is None
+
+
+def test_unknown_sizing_mode_is_refused() -> None:
+    with pytest.raises(ValueError, match="sizing must be 'risk' or 'all_in'"):
+        RiskLimits(sizing="everything")  # type: ignore[arg-type]
