@@ -170,8 +170,8 @@ class PaperMatchingEngine:
         return self._last_price.get(intent.symbol)
 
     def _rejection(self, intent: OrderIntent) -> str | None:
-        if intent.cash_fraction is not None:
-            return self._invalid(intent) or _invalid_fraction(intent.cash_fraction)
+        if intent.equity_fraction is not None:
+            return self._invalid(intent) or _invalid_fraction(intent.equity_fraction)
         return (
             self._invalid(intent)
             or self._cash_shortfall(intent)
@@ -222,7 +222,7 @@ class PaperMatchingEngine:
         buys = (
             o
             for o in self._working.values()
-            if o.intent.side is Side.BUY and o is not besides and o.intent.cash_fraction is None
+            if o.intent.side is Side.BUY and o is not besides and o.intent.equity_fraction is None
         )
         return sum((self._estimate(o.leaves, o.reference_price) for o in buys), ZERO)
 
@@ -251,7 +251,7 @@ class PaperMatchingEngine:
         )
         if price is None:
             return []
-        if intent.cash_fraction is not None:
+        if intent.equity_fraction is not None:
             return self._size_all_in(order, touch, instrument, price)
         quantity = fillable_quantity(
             order.leaves, touch.volume, self._config.participation, instrument
@@ -269,17 +269,24 @@ class PaperMatchingEngine:
         """Turn an all-in order into a sized one at its first fill price, then fill it; with
         too little cash for one increment it is canceled (as backtesting.py's broker does)."""
         intent = order.intent
-        assert intent.cash_fraction is not None
+        assert intent.equity_fraction is not None
         available = self._account.cash - self._reserved_cash(besides=order)
-        spend = available * intent.cash_fraction
-        quantity = instrument.floor_size(spend / (price * (1 + self._config.fee_rate)))
+        budget = min(available, self._equity() * intent.equity_fraction)
+        quantity = instrument.floor_size(budget / (price * (1 + self._config.fee_rate)))
         if quantity <= 0 or quantity < instrument.min_size:
             del self._working[order.order_id]
-            reason = f"INSUFFICIENT_CASH {available} buys no {intent.symbol} at {price}"
+            reason = f"INSUFFICIENT_CASH {budget} buys no {intent.symbol} at {price}"
             fields = self._fields(intent, touch.ts_event)
             return [OrderCanceled(**fields, filled_quantity=ZERO, reason=reason)]
-        order.intent = msgspec.structs.replace(intent, quantity=quantity, cash_fraction=None)
+        order.intent = msgspec.structs.replace(intent, quantity=quantity, equity_fraction=None)
         return self._try_fill(order, touch, instrument)
+
+    def _equity(self) -> Decimal:
+        """Cash plus positions at their last prices (a position never priced counts as 0)."""
+        positions = self._account.positions.items()
+        return self._account.cash + sum(
+            (qty * self._last_price.get(symbol, ZERO) for symbol, qty in positions), ZERO
+        )
 
     def _make_fill(
         self,
@@ -318,7 +325,7 @@ class PaperMatchingEngine:
 def _invalid_fraction(fraction: Decimal) -> str | None:
     if fraction.is_finite() and 0 < fraction <= 1:
         return None
-    return f"INVALID_QUANTITY cash_fraction must be in (0, 1], got {fraction}"
+    return f"INVALID_QUANTITY equity_fraction must be in (0, 1], got {fraction}"
 
 
 def _is_sell_of(order: WorkingOrder, symbol: str) -> bool:

@@ -101,9 +101,10 @@ class Signal(Event, frozen=True, kw_only=True):
 class OrderIntent(Event, frozen=True, kw_only=True):
     """A signal the risk manager accepted and sized. ``order_id`` is the client order id.
 
-    ``cash_fraction`` (all-in sizing, as backtesting.py's default ``buy()``): the venue sizes the
-    order when it fills, spending that fraction of the cash then available, fees included;
-    ``quantity`` is then risk's estimate at the signal price, used for its checks.
+    ``equity_fraction`` (all-in sizing; 1 is backtesting.py's default ``buy()``): the venue sizes
+    the order when it fills, committing that fraction of the account's equity then, at most the
+    cash available, fees included; ``quantity`` is risk's estimate at the signal price, which
+    its checks used.
     """
 
     order_id: str
@@ -116,7 +117,7 @@ class OrderIntent(Event, frozen=True, kw_only=True):
     limit_price: Decimal | None = None
     reduce_only: bool = False
     ref_price: float = 0.0
-    cash_fraction: Decimal | None = None
+    equity_fraction: Decimal | None = None
 
 
 class OrderDenied(Event, frozen=True, kw_only=True):

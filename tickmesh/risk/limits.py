@@ -17,8 +17,9 @@ class RiskLimits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     """Pre-trade limits and sizing rules for one namespace.
 
     ``sizing``: ``"risk"`` sizes so a stop-out loses ``risk_fraction`` of equity; ``"all_in"``
-    spends all available cash at the fill price (backtesting.py's default ``buy()``), the caps
-    still applying to the estimate at the signal price.
+    commits ``all_in_fraction`` of equity (at most the cash available) at the fill price, as
+    backtesting.py's default ``buy()`` does with 1; the caps apply to the estimate at the
+    signal price.
     """
 
     max_order_quantity: Decimal | None = None
@@ -39,6 +40,7 @@ class RiskLimits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     reduce_at_drawdown_pct: float | None = 0.10
     halt_at_drawdown_pct: float | None = 0.20
     sizing: Literal["risk", "all_in"] = "risk"
+    all_in_fraction: float = 1.0
 
     def __post_init__(self) -> None:
         self._check_positive_limits()
@@ -70,6 +72,7 @@ class RiskLimits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
 
     def _check_fractions(self) -> None:
         _require_fraction("risk_fraction", self.risk_fraction)
+        _require_fraction("all_in_fraction", self.all_in_fraction)
         _require_fraction("fallback_stop_pct", self.fallback_stop_pct)
         _require_fraction("max_position_pct_of_equity", self.max_position_pct_of_equity, 10.0)
         _require_fraction("price_band_pct", self.price_band_pct, 10.0)

@@ -46,7 +46,6 @@ from tickmesh.risk.snapshot import PositionRecord, RiskSnapshot, WorkingRecord
 from tickmesh.risk.state import TradingGate
 
 DEFAULT_INSTRUMENT = Instrument(symbol="*")
-_ONE = Decimal(1)
 
 
 class RiskManager:
@@ -116,7 +115,7 @@ class RiskManager:
         outcome = self._evaluate(signal)
         if isinstance(outcome, Denial):
             return [self._deny(signal, outcome)]
-        return [self._accept(signal, outcome, self._cash_fraction(signal, outcome))]
+        return [self._accept(signal, outcome, self._equity_fraction(signal, outcome))]
 
     def _evaluate(self, signal: Signal) -> Decimal | Denial:
         denial = self._pretrade_denial(signal)
@@ -128,7 +127,7 @@ class RiskManager:
             return quantity
         return self._open_positions_denial(signal.symbol) or quantity
 
-    def _cash_fraction(self, signal: Signal, quantity: Decimal) -> Decimal | None:
+    def _equity_fraction(self, signal: Signal, quantity: Decimal) -> Decimal | None:
         """All-in sizing leaves the final size to the venue at fill time, unless a cap made the
         quantity smaller than all-in: then the capped quantity stands."""
         if self._limits.sizing != "all_in" or signal.reduce_only or signal.quantity is not None:
@@ -137,7 +136,9 @@ class RiskManager:
         target = self._target(signal, spot)
         if isinstance(target, Denial):
             return None
-        return _ONE if quantity >= self._instrument(signal.symbol).floor_size(target) else None
+        if quantity < self._instrument(signal.symbol).floor_size(target):
+            return None
+        return to_decimal(self._limits.all_in_fraction)
 
     def _pretrade_denial(self, signal: Signal) -> Denial | None:
         """Checks that need no quantity, in the order their refusals are reported."""
@@ -182,7 +183,8 @@ class RiskManager:
         if equity is None:
             return Denial(DenyReason.ZERO_QUANTITY, "cannot size: no portfolio equity seen yet")
         if self._limits.sizing == "all_in":
-            return equity / spot.price if spot.price > 0 else ZERO
+            budget = equity * to_decimal(self._limits.all_in_fraction)
+            return budget / spot.price if spot.price > 0 else ZERO
         atr = self._market.atr(signal.symbol, signal.timeframe)
         stop = stop_distance(signal, atr, float(spot.price), self._limits)
         tick_size = float(self._instrument(signal.symbol).price_increment)
@@ -225,7 +227,7 @@ class RiskManager:
     # --- outputs --------------------------------------------------------------------------------
 
     def _accept(
-        self, signal: Signal, quantity: Decimal, cash_fraction: Decimal | None = None
+        self, signal: Signal, quantity: Decimal, equity_fraction: Decimal | None = None
     ) -> OrderIntent:
         order_id = self._stamp.ids.next_id()
         intent = OrderIntent(
@@ -238,7 +240,7 @@ class RiskManager:
             quantity=quantity,
             reduce_only=signal.reduce_only,
             ref_price=self._market.price(signal.symbol) or 0.0,
-            cash_fraction=cash_fraction,
+            equity_fraction=equity_fraction,
         )
         self._book.add_working(
             WorkingOrder(order_id, signal.strategy_id, signal.symbol, signal.side, quantity)

@@ -173,6 +173,12 @@ class Strategy:
     def check_params(self) -> None:
         """Cross-parameter checks; raise ``ValueError`` naming the parameters. Default: none."""
 
+    def warmup_bars(self) -> int:
+        """Bars its indicators spend warming up before a signal can form, counted as
+        backtesting.py counts them (leading bars its longest indicator is undefined for);
+        reports measure buy & hold from there."""
+        return 0
+
     def on_start(self, ctx: StrategyContext) -> None:
         """Called once before the first event; create indicators here."""
 

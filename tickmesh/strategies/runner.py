@@ -193,6 +193,10 @@ class StrategyRunner:
     def status(self) -> list[StrategyStatus]:
         return [inst.status() for inst in self._instances.values()]
 
+    def warmup_bars(self) -> int:
+        """The longest warm-up among the instances (see :meth:`Strategy.warmup_bars`)."""
+        return max((i.strategy.warmup_bars() for i in self._instances.values()), default=0)
+
     def _known(self, strategy_id: str) -> str:
         if strategy_id not in self._instances:
             known = ", ".join(self._instances) or "none"

@@ -510,7 +510,7 @@ def test_same_inputs_give_byte_identical_events() -> None:
 
 
 def all_in(order_id: str = "a1", side: Side = Side.BUY, estimate: str = "1") -> OrderIntent:
-    return msgspec.structs.replace(intent(order_id, side, estimate), cash_fraction=D(1))
+    return msgspec.structs.replace(intent(order_id, side, estimate), equity_fraction=D(1))
 
 
 def test_all_in_buy_spends_the_cash_at_the_fill_price_fees_included() -> None:
@@ -552,7 +552,7 @@ def test_all_in_buy_without_cash_for_one_increment_is_canceled_with_the_reason()
 def test_all_in_fraction_outside_zero_to_one_is_rejected() -> None:
     engine = make_engine()
 
-    (event,) = engine.on_intent(msgspec.structs.replace(intent(), cash_fraction=D("1.5")))
+    (event,) = engine.on_intent(msgspec.structs.replace(intent(), equity_fraction=D("1.5")))
 
     assert isinstance(event, OrderRejected)
-    assert "cash_fraction must be in (0, 1]" in event.reason
+    assert "equity_fraction must be in (0, 1]" in event.reason

@@ -213,7 +213,7 @@ def test_all_in_sizing_estimates_equity_over_price_and_leaves_the_size_to_the_fi
     intent = desk.intent()
 
     assert intent.quantity == Decimal("20.0000")
-    assert intent.cash_fraction == Decimal(1)
+    assert intent.equity_fraction == Decimal(1)
 
 
 def test_all_in_sizing_capped_by_a_limit_keeps_the_capped_quantity_fixed() -> None:
@@ -222,7 +222,7 @@ def test_all_in_sizing_capped_by_a_limit_keeps_the_capped_quantity_fixed() -> No
     intent = desk.intent()
 
     assert intent.quantity == Decimal(5)
-    assert intent.cash_fraction is None
+    assert intent.equity_fraction is None
 
 
 def test_close_under_all_in_sizing_is_a_fixed_quantity() -> None:
@@ -232,7 +232,7 @@ def test_close_under_all_in_sizing_is_a_fixed_quantity() -> None:
     close = desk.intent(side=Side.SELL, reduce_only=True)
 
     assert close.quantity == Decimal("20.0000")
-    assert close.cash_fraction is None
+    assert close.equity_fraction is None
 
 
 def test_unknown_sizing_mode_is_refused() -> None:

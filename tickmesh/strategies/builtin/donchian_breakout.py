@@ -22,6 +22,9 @@ class DonchianBreakout(Strategy):
     _entry_channel: Donchian
     _exit_channel: Donchian
 
+    def warmup_bars(self) -> int:
+        return self.entry - 1
+
     def on_start(self, ctx: StrategyContext) -> None:
         self._entry_channel = Donchian(self.entry)
         self._exit_channel = Donchian(self.exit)

@@ -31,6 +31,9 @@ class RsiReversion(Strategy):
                 f"parameter 'lower' ({self.lower}) must be below 'upper' ({self.upper})"
             )
 
+    def warmup_bars(self) -> int:
+        return self.period
+
     def on_start(self, ctx: StrategyContext) -> None:
         self._rsi = RSI(self.period)
         self._prev = None

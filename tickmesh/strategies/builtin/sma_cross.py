@@ -30,6 +30,9 @@ class SmaCross(Strategy):
         if self.fast >= self.slow:
             raise ValueError(f"parameter 'fast' ({self.fast}) must be below 'slow' ({self.slow})")
 
+    def warmup_bars(self) -> int:
+        return self.slow - 1
+
     def on_start(self, ctx: StrategyContext) -> None:
         self._fast_sma = SMA(self.fast)
         self._slow_sma = SMA(self.slow)
