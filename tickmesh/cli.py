@@ -125,11 +125,12 @@ def _print_summary(summary: dict[str, Any]) -> None:
 
 
 def _register() -> None:
-    from tickmesh.commands import bus_tools, data
+    from tickmesh.commands import backtest, bus_tools, data
 
     app.command("tail")(bus_tools.tail_command)
     app.command("mirror")(bus_tools.mirror_command)
     app.add_typer(data.data_app, name="data")
+    app.command("backtest")(backtest.backtest_command)
 
 
 _register()

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tickmesh.commands.common import ConfigOpt, fail, load
-from tickmesh.core.errors import DataError
+from tickmesh.core.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
     from tickmesh.storage.candles import CandleStore
@@ -36,9 +36,19 @@ def _store(config: Path | None, data_dir: Path | None) -> CandleStore:
 
 @data_app.command("import")
 def import_command(
-    path: Annotated[Path, typer.Argument(help="CSV or Parquet file of OHLCV bars or trades.")],
-    symbol: Annotated[str, typer.Option(help="Symbol the file holds, e.g. BTC-USD.")],
-    timeframe: Annotated[str, typer.Option(help="Bar timeframe: 1m, 5m, 15m, 1h, 4h, 1d.")],
+    path: Annotated[
+        str,
+        typer.Argument(
+            help="CSV or Parquet file of OHLCV bars or trades, or bundled:NAME "
+            "(bundled:GOOGL_1d, bundled:EURUSD_1h)."
+        ),
+    ],
+    symbol: Annotated[
+        str | None, typer.Option(help="Symbol the file holds, e.g. BTC-USD.")
+    ] = None,
+    timeframe: Annotated[
+        str | None, typer.Option(help="Bar timeframe: 1m, 5m, 15m, 1h, 4h, 1d.")
+    ] = None,
     kind: Annotated[
         str, typer.Option(help="auto, bars (OHLCV) or trades (aggregated into bars).")
     ] = "auto",
@@ -52,28 +62,42 @@ def import_command(
     from tickmesh.storage import candles
     from tickmesh.topics import timeframe_seconds
 
-    if not path.is_file():
-        raise fail(f"{path}: no such file")
     if kind not in ("auto", "bars", "trades"):
         raise fail(f"--kind must be auto, bars or trades, got {kind!r}")
     try:
+        file, symbol, timeframe = _source(path, symbol, timeframe)
         timeframe_seconds(timeframe)
         store = _store(config, data_dir)
-        chosen = candles.sniff_kind(path) if kind == "auto" else kind
+        chosen = candles.sniff_kind(file) if kind == "auto" else kind
         new = (
-            candles.candles_from_bar_file(path)
+            candles.candles_from_bar_file(file)
             if chosen == "bars"
-            else candles.candles_from_trade_file(path, symbol, timeframe)
+            else candles.candles_from_trade_file(file, symbol, timeframe)
         )
         if len(new) == 0:
             raise DataError(f"{path}: no rows to import")
         result = store.write(symbol, timeframe, new, replace=replace)
-    except (DataError, ValueError) as exc:
+    except (DataError, ConfigError, ValueError) as exc:
         raise fail(str(exc)) from None
     typer.echo(
         f"{symbol} {timeframe}: {result.added} added, {result.unchanged} unchanged, "
         f"{result.replaced} replaced; {result.total} stored ({chosen} from {path})"
     )
+
+
+def _source(path: str, symbol: str | None, timeframe: str | None) -> tuple[Path, str, str]:
+    """The file to read with its symbol and timeframe (a bundled dataset knows its own)."""
+    if path.startswith("bundled:"):
+        from tickmesh.adapters.feeds import bundled_dataset
+
+        dataset = bundled_dataset(path.removeprefix("bundled:"))
+        return dataset.path, symbol or dataset.symbol, timeframe or dataset.timeframe
+    file = Path(path)
+    if not file.is_file():
+        raise DataError(f"{path}: no such file")
+    if symbol is None or timeframe is None:
+        raise DataError("--symbol and --timeframe are required for a file")
+    return file, symbol, timeframe
 
 
 @data_app.command("list")

@@ -66,3 +66,17 @@ def test_listing_an_empty_store_says_so(run: Run) -> None:
 
     assert code == 0
     assert "no candles stored" in out
+
+
+def test_bundled_dataset_imports_with_its_own_symbol_and_timeframe(run: Run) -> None:
+    code, out = run("data", "import", "bundled:GOOGL_1d")
+
+    assert code == 0
+    assert out.startswith("GOOGL 1d: 2335 added")
+
+
+def test_unknown_bundled_dataset_lists_the_bundled_ones(run: Run) -> None:
+    code, out = run("data", "import", "bundled:NOPE")
+
+    assert code == 2
+    assert "choose one of EURUSD_1h, GOOGL_1d" in out
