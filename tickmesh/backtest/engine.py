@@ -165,6 +165,7 @@ class Backtest:
 
     def _build(self) -> None:
         cfg, tfs = self.config, [self.config.timeframe]
+        span = topics.timeframe_seconds(cfg.timeframe) * _NS  # one equity snapshot per bar
         instruments = {symbol: cfg.instrument(symbol) for symbol in self.data}
         self.portfolio = Portfolio(cfg.cash, self._stamper("portfolio"), instruments)
         paper = PaperConfig(
@@ -184,7 +185,7 @@ class Backtest:
         self.recorder = _Recorder(self.portfolio)
         for service in (
             ExecutionService(engine, NAMESPACE, tfs),
-            PortfolioService(self.portfolio, NAMESPACE, tfs, snapshot_interval_ns=0),
+            PortfolioService(self.portfolio, NAMESPACE, tfs, snapshot_interval_ns=span),
             StrategyService(self.runner, NAMESPACE, tfs),
             RiskService(risk, NAMESPACE, tfs),
             self.recorder,
