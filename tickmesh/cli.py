@@ -131,6 +131,8 @@ def _register() -> None:
     app.command("mirror")(bus_tools.mirror_command)
     app.add_typer(data.data_app, name="data")
     app.command("backtest")(backtest.backtest_command)
+    app.command("runs")(backtest.runs_command)
+    app.command("report")(backtest.report_command)
 
 
 _register()

@@ -126,57 +126,110 @@ def backtest_command(
         bool, typer.Option("--long-only", help="Refuse sells beyond the position held.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the statistics as JSON.")] = False,
+    report: Annotated[
+        Path | None, typer.Option(help="Write a self-contained HTML report (and a PNG beside it).")
+    ] = None,
+    save: Annotated[bool, typer.Option(help="Store the run (see tickmesh runs).")] = True,
     config: ConfigOpt = None,
     data_dir: Annotated[Path | None, typer.Option(help="Candle store folder.")] = None,
 ) -> None:
     """Backtest strategies over stored candles with the same services as tickmesh run."""
     settings = load(config, {"data_dir": None if data_dir is None else str(data_dir)})
+    request = {
+        "strategies": [{"name": n, "params": p} for n, p in _named_params(strategy, params)],
+        "symbols": _split(symbols), "timeframe": timeframe, "from": start, "to": end,
+        "cash": cash, "commission": commission, "slippage_bps": slippage,
+        "lot_size": lot_size, "allow_short": not long_only,
+    }  # fmt: skip
     try:
-        result = _run(
-            strategy, _split(symbols), timeframe, (start, end), params or [],
-            (cash, commission, slippage, lot_size), not long_only, settings.data_dir, as_json,
-        )
+        result, data = _run(request, settings.data_dir, as_json)
+        figures = summary(result)
+        run_id = _store(settings.data_dir, request, data, result, figures) if save else None
+        if report is not None:
+            _report(report, _title(request, run_id), figures, result, data)
     except (ConfigError, DataError, ValueError) as exc:
         raise fail(str(exc)) from None
+    if run_id is not None:
+        figures["run_id"] = run_id
     if as_json:
-        typer.echo(json.dumps(summary(result), sort_keys=True))
+        typer.echo(json.dumps(figures, sort_keys=True))
     else:
-        print_summary(result)
+        print_summary(figures)
+
+
+def _named_params(names: list[str], params: list[str] | None) -> list[tuple[str, str]]:
+    given = params or []
+    return [(name, given[i] if i < len(given) else "") for i, name in enumerate(names)]
 
 
 def _run(
-    names: list[str],
-    symbols: list[str],
-    timeframe: str,
-    span: tuple[str | None, str | None],
-    params: list[str],
-    money: tuple[str, str, str, str],
-    allow_short: bool,
-    data_dir: str,
-    quiet: bool,
-) -> BacktestResult:
+    request: dict[str, Any], data_dir: str, quiet: bool
+) -> tuple[BacktestResult, dict[str, Candles]]:
     from tickmesh.backtest.engine import Backtest, BacktestConfig
     from tickmesh.topics import timeframe_seconds
 
+    symbols, timeframe = request["symbols"], request["timeframe"]
     if not symbols:
         raise ConfigError("--symbols: name at least one symbol")
     timeframe_seconds(timeframe)
-    cash, commission, slippage, lot = money
+    strategies = request["strategies"]
+    names = [s["name"] for s in strategies]
+    params = [s["params"] for s in strategies]
     config = BacktestConfig(
         strategies=strategy_specs(names, params, symbols),
         timeframe=timeframe,
-        cash=_decimal(cash, "--cash", Decimal("0.01")),
-        commission=_decimal(commission, "--commission", Decimal(0), Decimal("0.1")),
-        slippage_bps=_decimal(slippage, "--slippage", Decimal(0), Decimal(10_000)),
-        lot_size=_decimal(lot, "--lot-size", Decimal("1e-12")),
-        allow_short=allow_short,
+        cash=_decimal(request["cash"], "--cash", Decimal("0.01")),
+        commission=_decimal(request["commission"], "--commission", Decimal(0), Decimal("0.1")),
+        slippage_bps=_decimal(request["slippage_bps"], "--slippage", Decimal(0), Decimal(10_000)),
+        lot_size=_decimal(request["lot_size"], "--lot-size", Decimal("1e-12")),
+        allow_short=request["allow_short"],
     )
-    start, end = parse_time(span[0], "--from"), parse_time(span[1], "--to")
+    start, end = parse_time(request["from"], "--from"), parse_time(request["to"], "--to")
     data = load_candles(data_dir, symbols, timeframe, start, end)
     engine = Backtest(config, data)
     if quiet or not sys.stderr.isatty():
-        return engine.run()
-    return _with_progress(engine)
+        return engine.run(), data
+    return _with_progress(engine), data
+
+
+def _store(
+    data_dir: str,
+    request: dict[str, Any],
+    data: dict[str, Candles],
+    result: BacktestResult,
+    figures: dict[str, Any],
+) -> str:
+    from tickmesh.storage.runs import RunStore
+
+    run = RunStore(Path(data_dir) / "runs").save(
+        request, data, figures, result.equity, result.fills
+    )
+    return run.run_id
+
+
+def _title(request: dict[str, Any], run_id: str | None) -> str:
+    names = ", ".join(s["name"] for s in request["strategies"])
+    where = ", ".join(request["symbols"])
+    suffix = f" (run {run_id})" if run_id else ""
+    return f"{names} on {where} {request['timeframe']}{suffix}"
+
+
+def _report(
+    path: Path,
+    title: str,
+    figures: dict[str, Any],
+    result: BacktestResult,
+    data: dict[str, Candles],
+) -> None:
+    from tickmesh.backtest.report import ReportData, write_report
+
+    fills = [
+        {"ts": f.ts_event, "symbol": f.symbol, "side": f.side.value,
+         "quantity": str(f.quantity), "price": str(f.price)}
+        for f in result.fills
+    ]  # fmt: skip
+    trades = figures.get("trades", [])
+    write_report(path, ReportData(title, figures, trades, result.equity, data, fills))
 
 
 def _with_progress(engine: Any) -> BacktestResult:
@@ -218,11 +271,10 @@ def summary(result: BacktestResult) -> dict[str, Any]:
     return out
 
 
-def print_summary(result: BacktestResult) -> None:
+def print_summary(figures: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    figures = summary(result)
     table = Table(title="backtest", show_header=False)
     for key, value in figures.items():
         if key != "trades":
@@ -236,3 +288,75 @@ def _shown(value: Any) -> str:
     if value is None:
         return "n/a"
     return str(value)
+
+
+def runs_command(
+    config: ConfigOpt = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Candle store folder.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """List stored backtest runs, newest first."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from tickmesh.storage.runs import RunStore
+
+    settings = load(config, {"data_dir": None if data_dir is None else str(data_dir)})
+    runs = RunStore(Path(settings.data_dir) / "runs").runs()
+    if as_json:
+        for run in runs:
+            typer.echo(json.dumps({"run_id": run.run_id, "config": run.config, "stats": {
+                k: v for k, v in run.stats.items() if k != "trades"}}, sort_keys=True))
+        return
+    if not runs:
+        typer.echo("no backtest runs stored yet (run tickmesh backtest)")
+        return
+    table = Table(title="backtest runs")
+    for column in ("run", "what", "from", "to", "return %", "sharpe", "max dd %", "trades"):
+        table.add_column(column)
+    for run in runs:
+        s = run.stats
+        table.add_row(
+            run.run_id, run.summary, str(s.get("start")), str(s.get("end")),
+            _shown(s.get("return_pct")), _shown(s.get("sharpe_ratio")),
+            _shown(s.get("max_drawdown_pct")), str(s.get("n_trades")),
+        )  # fmt: skip
+    Console(width=200).print(table)
+
+
+def report_command(
+    run_id: Annotated[str, typer.Argument(help="Run id from tickmesh runs.")],
+    out: Annotated[
+        Path | None, typer.Option(help="HTML file (default report-RUN_ID.html).")
+    ] = None,
+    config: ConfigOpt = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Candle store folder.")] = None,
+) -> None:
+    """Regenerate the HTML report (and PNG) of a stored run."""
+    from tickmesh.storage.runs import RunStore, data_hash
+
+    settings = load(config, {"data_dir": None if data_dir is None else str(data_dir)})
+    store = RunStore(Path(settings.data_dir) / "runs")
+    try:
+        run = store.get(run_id)
+        request = run.config
+        start, end = parse_time(request["from"], "from"), parse_time(request["to"], "to")
+        data = load_candles(
+            settings.data_dir, request["symbols"], request["timeframe"], start, end
+        )
+        if data_hash(data) != run.data_hash:
+            raise DataError(
+                f"the stored candles for run {run_id} changed since it ran (data hash "
+                f"{run.data_hash[:12]} then, {data_hash(data)[:12]} now); re-run the backtest"
+            )
+        from tickmesh.backtest.report import ReportData, write_report
+
+        path = out or Path(f"report-{run_id}.html")
+        trades = run.stats.get("trades", [])
+        report = ReportData(
+            _title(request, run_id), run.stats, trades, store.equity(run), data, store.fills(run)
+        )
+        png = write_report(path, report)
+    except (ConfigError, DataError) as exc:
+        raise fail(str(exc)) from None
+    typer.echo(f"wrote {path} and {png}")

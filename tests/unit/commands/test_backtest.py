@@ -51,7 +51,7 @@ def test_same_backtest_twice_prints_the_same_trades_and_statistics(run: Run) -> 
     second = json.loads(run(*SMA, "--json")[1])
 
     for figures in (first, second):
-        del figures["bars_per_s"]
+        del figures["bars_per_s"], figures["run_id"]
     assert first == second
 
 
@@ -86,3 +86,35 @@ def test_unknown_strategy_lists_the_available_ones(run: Run) -> None:
 
     assert code == 2
     assert "available: donchian_breakout, rsi_reversion, sma_cross" in " ".join(out.split())
+
+
+def test_run_is_stored_listed_and_its_report_regenerated(run: Run, tmp_path: Path) -> None:
+    figures = json.loads(run(*SMA, "--json", "--report", "first.html")[1])
+
+    code, listing = run("runs", "--json")
+    (stored,) = [json.loads(line) for line in listing.splitlines()]
+    again = run("report", figures["run_id"], "--out", "again.html")
+
+    assert code == 0
+    assert stored["run_id"] == figures["run_id"]
+    assert stored["stats"]["equity_final"] == figures["equity_final"]
+    assert again[0] == 0
+    assert (tmp_path / "first.html").is_file()
+    assert (tmp_path / "again.png").is_file()
+
+
+def test_report_refuses_when_the_candles_changed_since_the_run(run: Run, tmp_path: Path) -> None:
+    run_id = json.loads(run(*SMA, "--json")[1])["run_id"]
+    (tmp_path / "fix.csv").write_text("time,open,high,low,close\n2009-05-22,1,2,0.5,1.5\n")
+    run("data", "import", "fix.csv", "--symbol", "GOOGL", "--timeframe", "1d", "--replace")
+
+    code, out = run("report", run_id)
+
+    assert code == 2
+    assert "changed since it ran" in " ".join(out.split())
+
+
+def test_no_save_leaves_no_run(run: Run) -> None:
+    run(*SMA, "--no-save", "--json")
+
+    assert run("runs")[1].startswith("no backtest runs stored yet")

@@ -1,0 +1,1 @@
+"""Web assets: the dashboard and the vendored chart library (see vendor/README.md)."""
