@@ -98,9 +98,10 @@ class Service(abc.ABC):
         """Service-specific state for the live view and heartbeats."""
         return {}
 
-    def process(self, topic: str, event: Event) -> Sequence[Outgoing]:
-        """Dedup, time and count one event around :meth:`handle`."""
-        if self.dedup.seen(event.event_id):
+    def process(self, topic: str, event: Event, *, dedup: bool = True) -> Sequence[Outgoing]:
+        """Dedup, time and count one event around :meth:`handle`. ``dedup=False`` is for hosts
+        that never deliver an event twice (the deterministic :class:`SyncHost`)."""
+        if dedup and self.dedup.seen(event.event_id):
             self.stats.duplicates += 1
             return ()
         started = time.perf_counter()
@@ -108,7 +109,8 @@ class Service(abc.ABC):
             out = self.handle(topic, event)
         except Exception:
             self.stats.errors += 1
-            self.dedup.forget(event.event_id)
+            if dedup:
+                self.dedup.forget(event.event_id)
             raise
         elapsed = time.perf_counter() - started
         stats = self.stats
@@ -141,7 +143,11 @@ class Service(abc.ABC):
 
 
 class SyncHost:
-    """Runs services on the deterministic memory bus: handlers are called in publish order."""
+    """Runs services on the deterministic memory bus: handlers are called in publish order.
+
+    Every event reaches each service exactly once (a handler that raises is retried at once,
+    then dead-lettered), so no event-id dedup is needed here; a resumed session replays into
+    fresh services and the store ignores what it already holds."""
 
     def __init__(self, bus: MemoryBus, max_deliver: int = 3) -> None:
         self.bus = bus
@@ -152,7 +158,7 @@ class SyncHost:
         self.services.append(service)
 
         def handler(topic: str, event: Event) -> None:
-            for message in service.process(topic, event):
+            for message in service.process(topic, event, dedup=False):
                 self.bus.publish_nowait(message.topic, message.event, message.key)
 
         def on_dead(topic: str, event: Event | None, exc: BaseException) -> None:
