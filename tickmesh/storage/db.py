@@ -3,12 +3,15 @@
 SQLite (the default) runs through aiosqlite with WAL and foreign keys on, and with transactions
 begun explicitly so a unit of work (DDL included) commits or rolls back as a whole; write units
 take the write lock up front (``BEGIN IMMEDIATE``) so two concurrent writers queue instead of
-failing on a stale snapshot. PostgreSQL runs through asyncpg, an optional install.
+failing on a stale snapshot. PostgreSQL runs through asyncpg, an optional install; its units
+run concurrently at READ COMMITTED, and the few that read before they write take advisory locks
+(:mod:`tickmesh.storage.locks`), as do migrations, so two processes starting at once against a
+fresh database do not both try to create the tables.
 """
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -19,10 +22,11 @@ from alembic.config import Config
 from sqlalchemy import Connection, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
 from tickmesh.core.errors import ConfigError
+from tickmesh.storage.locks import lock_keys
 from tickmesh.storage.repositories import Repository
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -35,6 +39,10 @@ _DRIVERS = {
     "postgresql+asyncpg": "postgresql+asyncpg",
 }
 _BEGIN_MODE = "tickmesh_sqlite_begin"
+# libpq's sslmode values, which asyncpg takes as its ``ssl`` argument.
+_SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+# URL query options the asyncpg dialect passes through correctly (``host`` names a socket folder).
+_POSTGRES_OPTIONS = ("host", "prepared_statement_cache_size", "ssl", "sslmode")
 
 
 def normalize_url(url: str) -> URL:
@@ -49,6 +57,7 @@ def normalize_url(url: str) -> URL:
     parsed = parsed.set(drivername=driver)
     if driver.startswith("postgresql"):
         _require_asyncpg(parsed)
+        parsed = _postgres_options(parsed)
     elif not _is_memory(parsed):
         parsed = parsed.set(database=str(Path(str(parsed.database)).expanduser()))
     return parsed
@@ -69,11 +78,35 @@ def _parse(url: str) -> URL:
 def _require_asyncpg(url: URL) -> None:
     if not url.database:
         raise ConfigError(f"database url {_shown(url)!r} names no database")
-    if importlib.util.find_spec("asyncpg") is None:
+    try:
+        importlib.import_module("asyncpg")
+    except ImportError:
         raise ConfigError(
             "database url: PostgreSQL needs the asyncpg driver, which is not installed; "
             "run: pip install 'tickmesh[postgres]'"
+        ) from None
+
+
+def _postgres_options(url: URL) -> URL:
+    """Check the query options; libpq's ``sslmode`` becomes asyncpg's ``ssl``, since asyncpg
+    would otherwise fail at the first connection on an argument it does not know."""
+    unknown = sorted(set(url.query) - set(_POSTGRES_OPTIONS))
+    if unknown:
+        raise ConfigError(
+            f"database url {_shown(url)!r}: unsupported option(s) {', '.join(unknown)}; "
+            f"PostgreSQL urls accept {', '.join(_POSTGRES_OPTIONS)}"
         )
+    modes = [url.query[name] for name in ("ssl", "sslmode") if name in url.query]
+    if not modes:
+        return url
+    if len(modes) > 1:
+        raise ConfigError(f"database url {_shown(url)!r}: give ssl or sslmode, not both")
+    mode = modes[0]
+    if mode not in _SSL_MODES:
+        raise ConfigError(
+            f"database url {_shown(url)!r}: ssl mode {mode!r} is not one of {', '.join(_SSL_MODES)}"
+        )
+    return url.difference_update_query(["sslmode"]).update_query_dict({"ssl": mode})
 
 
 def _shown(url: URL) -> str:
@@ -131,12 +164,24 @@ class Database:
         event.listen(engine.sync_engine, "begin", _begin_sqlite_transaction)
         return engine
 
-    async def migrate(self) -> None:
-        """Bring the schema to the newest migration; running it again changes nothing."""
+    async def migrate(self, revision: str = "head") -> None:
+        """Bring the schema up to ``revision`` (the newest by default); running it again changes
+        nothing, and concurrent callers (other processes included) migrate one after another."""
+        async with self._migration_unit() as conn:
+            await conn.run_sync(_upgrade, revision)
+
+    async def downgrade(self, revision: str) -> None:
+        """Take the schema back to ``revision`` (``"base"`` drops every table and its data)."""
+        async with self._migration_unit() as conn:
+            await conn.run_sync(_downgrade, revision)
+
+    @asynccontextmanager
+    async def _migration_unit(self) -> AsyncIterator[AsyncConnection]:
         async with self.engine.connect() as conn:
             await conn.execution_options(**{_BEGIN_MODE: "IMMEDIATE"})
             async with conn.begin():
-                await conn.run_sync(_upgrade_to_head)
+                await lock_keys(conn, "migrations", ["schema"])
+                yield conn
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Repository]:
@@ -166,8 +211,12 @@ class Database:
         await self.close()
 
 
-def _upgrade_to_head(connection: Connection) -> None:
-    command.upgrade(alembic_config(connection), "head")
+def _upgrade(connection: Connection, revision: str) -> None:
+    command.upgrade(alembic_config(connection), revision)
+
+
+def _downgrade(connection: Connection, revision: str) -> None:
+    command.downgrade(alembic_config(connection), revision)
 
 
 def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:

@@ -3,7 +3,15 @@
 Every write is idempotent: events are inserted-or-ignored on their primary key (fill id, event
 id, bar open time), so a redelivered event changes nothing; state rows (positions, account, risk
 state, checkpoints) are upserted to their new value; orders fold their lifecycle events
-monotonically. Writes take lists, so a batch is a few statements, not one per event.
+monotonically. Writes take lists, so a batch is a few statements, not one per event. Both
+databases get the same statements through their SQLAlchemy dialect (``INSERT ... ON CONFLICT``).
+
+Writes that read before they write (order folds, position replacement) lock what they touch
+first (:mod:`tickmesh.storage.locks`), so concurrent units in other processes cannot lose each
+other's updates on PostgreSQL. Lists come back in the same order on both databases: text
+tie-breakers sort by code point (SQLite's BINARY, PostgreSQL's ``"C"`` collation), never by the
+PostgreSQL database's locale, which would put ``"a"`` before ``"B"`` on one server and after it
+on another.
 """
 
 from __future__ import annotations
@@ -12,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from sqlalchemy import Row, Select, Table, delete, select, update
+from sqlalchemy import ColumnElement, Row, Select, Table, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -20,6 +28,7 @@ from tickmesh.core.errors import ConfigError
 from tickmesh.model import Bar, Fill, OrderDenied, RiskState, Signal, TradingState, from_json
 from tickmesh.model.position import PositionLike
 from tickmesh.storage import schema
+from tickmesh.storage.locks import lock_keys
 from tickmesh.storage.order_lifecycle import OrderUpdate, apply_order_event
 from tickmesh.storage.records import (
     Account,
@@ -56,6 +65,7 @@ class Repository:
 
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
+        self._postgres = conn.dialect.name == "postgresql"
 
     # --- fills ----------------------------------------------------------------------------
 
@@ -67,7 +77,8 @@ class Repository:
 
     async def load_fills(self, namespace: str) -> list[Fill]:
         """Every fill of ``namespace`` in the order the ledger replays them."""
-        query = _fills_of(namespace).order_by(schema.fills.c.ts_event, schema.fills.c.fill_id)
+        table = schema.fills
+        query = _fills_of(namespace).order_by(table.c.ts_event, self._binary(table.c.fill_id))
         return [fill_from_row(row) for row in await self._rows(query)]
 
     async def session_fill_ids(self, session_id: str) -> set[str]:
@@ -78,8 +89,9 @@ class Repository:
 
     async def list_fills(self, namespace: str, limit: int = 100, offset: int = 0) -> list[Fill]:
         """Newest first, for display."""
+        table = schema.fills
         query = _fills_of(namespace).order_by(
-            schema.fills.c.ts_event.desc(), schema.fills.c.fill_id.desc()
+            table.c.ts_event.desc(), self._binary(table.c.fill_id).desc()
         )
         return [fill_from_row(row) for row in await self._rows(_page(query, limit, offset))]
 
@@ -89,7 +101,9 @@ class Repository:
         """Fold intents and lifecycle events into the orders they belong to, in list order."""
         if not events:
             return
-        records = await self._orders_by_id({event.order_id for event in events})
+        order_ids = {event.order_id for event in events}
+        await lock_keys(self.conn, "orders", order_ids)
+        records = await self._orders_by_id(order_ids)
         for event in events:
             records[event.order_id] = apply_order_event(
                 records.get(event.order_id), event, namespace
@@ -106,7 +120,7 @@ class Repository:
         query = (
             select(table)
             .where(table.c.namespace == namespace, table.c.status.in_(open_statuses))
-            .order_by(table.c.ts_event, table.c.order_id)
+            .order_by(table.c.ts_event, self._binary(table.c.order_id))
         )
         return [order_from_row(row) for row in await self._rows(query)]
 
@@ -118,7 +132,7 @@ class Repository:
         query = (
             select(table)
             .where(table.c.namespace == namespace)
-            .order_by(table.c.ts_event.desc(), table.c.order_id.desc())
+            .order_by(table.c.ts_event.desc(), self._binary(table.c.order_id).desc())
         )
         return [order_from_row(row) for row in await self._rows(_page(query, limit, offset))]
 
@@ -174,7 +188,7 @@ class Repository:
         query = (
             select(table.c.payload)
             .where(table.c.namespace == namespace)
-            .order_by(table.c.ts_event.desc(), table.c.event_id.desc())
+            .order_by(table.c.ts_event.desc(), self._binary(table.c.event_id).desc())
         )
         events = [from_json(row.payload) for row in await self._rows(_page(query, limit, offset))]
         return [event for event in events if isinstance(event, kind)]
@@ -186,6 +200,7 @@ class Repository:
     ) -> None:
         """Make the stored positions of ``namespace`` exactly ``positions``."""
         table = schema.positions
+        await lock_keys(self.conn, "positions", [namespace])
         await self.conn.execute(delete(table).where(table.c.namespace == namespace))
         rows = [position_row(position, namespace, ts) for position in positions]
         if rows:
@@ -196,7 +211,7 @@ class Repository:
         query = (
             select(table)
             .where(table.c.namespace == namespace)
-            .order_by(table.c.strategy_id, table.c.symbol)
+            .order_by(self._binary(table.c.strategy_id), self._binary(table.c.symbol))
         )
         return [position_from_row(row) for row in await self._rows(query)]
 
@@ -256,7 +271,7 @@ class Repository:
         query = (
             select(table)
             .where(table.c.namespace == namespace)
-            .order_by(table.c.started_at.desc(), table.c.id.desc())
+            .order_by(table.c.started_at.desc(), self._binary(table.c.id).desc())
         )
         rows = await self._rows(_page(query, limit, offset))
         return [session_from_row(row) for row in rows]
@@ -273,6 +288,10 @@ class Repository:
         await self._upsert(schema.feed_checkpoints, [row])
 
     # --- plumbing ---------------------------------------------------------------------------
+
+    def _binary(self, column: ColumnElement[str]) -> ColumnElement[str]:
+        """``column`` compared by code point, as SQLite's default BINARY collation does."""
+        return column.collate("C") if self._postgres else column
 
     async def _rows(self, query: Select[Any]) -> Sequence[Row[Any]]:
         rows: Sequence[Row[Any]] = (await self.conn.execute(query)).all()

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tickmesh.core.stamp import Stamper
 from tickmesh.model import (
@@ -347,3 +350,157 @@ async def test_money_column_given_a_float_is_refused(db: Database) -> None:
     with pytest.raises(StatementError, match="Decimal"):
         async with db.transaction() as repo:
             await repo.set_account(NS, 0.1, Decimal(1), ts=1)  # type: ignore[arg-type]
+
+
+NOW_NS = 1_700_000_000_123_456_789  # an epoch timestamp in nanoseconds: needs 61 bits
+INT64_MAX = (1 << 63) - 1
+
+
+async def test_nanosecond_timestamps_beyond_int32_round_trip(
+    db: Database, stamper: Stamper
+) -> None:
+    fill = make_fill(stamper, "f1", NOW_NS)
+    bar = _bar(Stamper.deterministic("bars"), NOW_NS)
+    session = SessionRecord(
+        id="s1",
+        namespace=NS,
+        started_at=NOW_NS,
+        status=SessionStatus.RUNNING,
+        start_cash=Decimal(1),
+        seed=INT64_MAX,
+    )
+
+    async with db.transaction() as repo:
+        await repo.add_fills([fill], NS)
+        await repo.add_bars([bar])
+        await repo.create_session(session)
+        await repo.finish_session("s1", SessionStatus.COMPLETED, ended_at=INT64_MAX)
+    async with db.reader() as repo:
+        loaded_fills = await repo.load_fills(NS)
+        loaded_bars = await repo.load_bars("BTC-USD", "1m", start_ns=NOW_NS)
+        stored_session = await repo.latest_session(NS)
+
+    assert loaded_fills == [fill]
+    assert loaded_bars == [bar]
+    assert stored_session is not None
+    assert (stored_session.started_at, stored_session.seed, stored_session.ended_at) == (
+        NOW_NS,
+        INT64_MAX,
+        INT64_MAX,
+    )
+
+
+# Mixed case and punctuation: code-point order puts "A" < "B" < "_" < "a" < "b"; an English
+# locale collation would give "a", "A", "a-1", "a_1", "b", "B" instead.
+MIXED_IDS = ["b", "B", "a_1", "a", "A", "a-1", "Z9", "z"]
+
+
+async def test_same_time_fills_tie_break_by_code_point_on_every_backend(
+    db: Database, stamper: Stamper
+) -> None:
+    fills = [make_fill(stamper, fill_id, 7) for fill_id in MIXED_IDS]
+
+    async with db.transaction() as repo:
+        await repo.add_fills(fills, NS)
+        replay_order = [fill.fill_id for fill in await repo.load_fills(NS)]
+        newest_first = [fill.fill_id for fill in await repo.list_fills(NS, limit=100)]
+
+    assert replay_order == sorted(MIXED_IDS)
+    assert newest_first == sorted(MIXED_IDS, reverse=True)
+
+
+async def test_positions_listed_by_code_point_on_every_backend(
+    db: Database, stamper: Stamper
+) -> None:
+    positions = [_position(stamper, symbol, "1") for symbol in MIXED_IDS]
+
+    async with db.transaction() as repo:
+        await repo.replace_positions(NS, positions, ts=1)
+        listed = [position.symbol for position in await repo.load_positions(NS)]
+
+    assert listed == sorted(MIXED_IDS)
+
+
+async def test_same_time_signals_and_sessions_list_by_code_point(
+    db: Database, stamper: Stamper
+) -> None:
+    signals = [
+        Signal(
+            event_id=event_id,
+            ts_event=3,
+            ts_init=3,
+            strategy_id="sma-1",
+            strategy="sma_cross",
+            symbol="BTC-USD",
+            side=Side.BUY,
+            price=1.0,
+        )
+        for event_id in MIXED_IDS
+    ]
+    sessions = [
+        SessionRecord(
+            id=session_id,
+            namespace=NS,
+            started_at=3,
+            status=SessionStatus.RUNNING,
+            start_cash=Decimal(1),
+        )
+        for session_id in MIXED_IDS
+    ]
+
+    async with db.transaction() as repo:
+        await repo.add_signals(signals, NS)
+        for session in sessions:
+            await repo.create_session(session)
+        listed_signals = [signal.event_id for signal in await repo.list_signals(NS)]
+        listed_sessions = [session.id for session in await repo.list_sessions(NS)]
+
+    assert listed_signals == sorted(MIXED_IDS, reverse=True)
+    assert listed_sessions == sorted(MIXED_IDS, reverse=True)
+
+
+@pytest.mark.parametrize(
+    ("write", "message"),
+    [
+        (lambda repo: repo.set_account("n" * 33, Decimal(1), Decimal(1), ts=1), "longer than 32"),
+        (lambda repo: repo.set_checkpoint("feed", "pos\x00ition", ts=1), "NUL"),
+        (lambda repo: repo.set_checkpoint("feed", "1", ts=1.5), "take int"),
+        (lambda repo: repo.set_checkpoint("feed", "1", ts=1 << 63), "64-bit"),
+        (lambda repo: repo.set_checkpoint("feed", 42, ts=1), "take str"),
+        (lambda repo: repo.set_account(NS, Decimal("NaN"), Decimal(1), ts=1), "finite"),
+        (lambda repo: repo.set_account(NS, Decimal("-Infinity"), Decimal(1), ts=1), "finite"),
+    ],
+    ids=["too-long", "nul", "float-ts", "ts-overflow", "int-text", "nan", "infinity"],
+)
+async def test_value_postgresql_would_refuse_is_refused_on_every_backend(
+    db: Database, write: Any, message: str
+) -> None:
+    from sqlalchemy.exc import StatementError
+
+    with pytest.raises(StatementError, match=message):
+        async with db.transaction() as repo:
+            await write(repo)
+
+    async with db.reader() as repo:
+        assert await repo.get_checkpoint("feed") is None
+
+
+money = st.decimals(allow_nan=False, allow_infinity=False, places=None)
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(cash=money, starting=money)
+async def test_any_finite_decimal_round_trips_exactly(
+    db: Database, cash: Decimal, starting: Decimal
+) -> None:
+    async with db.transaction() as repo:
+        await repo.set_account(NS, starting, cash, ts=1)
+    async with db.reader() as repo:
+        account = await repo.load_account(NS)
+
+    assert account is not None
+    assert (str(account.cash), str(account.starting_cash)) == (str(cash), str(starting))

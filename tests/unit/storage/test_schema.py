@@ -9,7 +9,15 @@ from sqlalchemy import Dialect
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.schema import CreateTable
 
-from tickmesh.storage.schema import DecimalText, fills, metadata
+from tickmesh.storage.schema import (
+    DecimalText,
+    StrictBigInteger,
+    StrictInteger,
+    StrictString,
+    StrictText,
+    fills,
+    metadata,
+)
 
 SQLITE: Dialect = sqlite.dialect()
 POSTGRES: Dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
@@ -49,3 +57,55 @@ def test_decimal_text_round_trips_exact_string() -> None:
     loaded = column.process_result_value(stored, SQLITE)
 
     assert (stored, loaded) == ("-12345678901234567890.12345678", value)
+
+
+@pytest.mark.parametrize("dialect", [SQLITE, POSTGRES], ids=["sqlite", "pg"])
+def test_strict_column_types_keep_plain_ddl(dialect: Dialect) -> None:
+    ddl = str(CreateTable(fills).compile(dialect=dialect))
+
+    assert "namespace VARCHAR(32) NOT NULL" in ddl
+    assert "ts_event BIGINT NOT NULL" in ddl
+    assert "price TEXT NOT NULL" in ddl
+
+
+@pytest.mark.parametrize("value", [Decimal("NaN"), Decimal("sNaN"), Decimal("Infinity")])
+def test_decimal_text_refuses_non_finite(value: Decimal) -> None:
+    with pytest.raises(ValueError, match="finite"):
+        DecimalText().process_bind_param(value, SQLITE)
+
+
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [("x" * 5, ValueError), ("a\x00b", ValueError), (5, TypeError), (b"ab", TypeError)],
+)
+def test_strict_string_refuses_what_postgresql_would(value: object, error: type[Exception]) -> None:
+    with pytest.raises(error):
+        StrictString(4).process_bind_param(value, SQLITE)
+
+
+def test_strict_string_passes_text_within_length_unchanged() -> None:
+    assert StrictString(4).process_bind_param("abcd", POSTGRES) == "abcd"
+    assert StrictText().process_bind_param("é" * 10_000, POSTGRES) == "é" * 10_000
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "error"),
+    [
+        (StrictBigInteger(), 1 << 63, ValueError),
+        (StrictBigInteger(), -(1 << 63) - 1, ValueError),
+        (StrictInteger(), 1 << 31, ValueError),
+        (StrictBigInteger(), 1.0, TypeError),
+        (StrictBigInteger(), True, TypeError),
+    ],
+)
+def test_strict_integers_refuse_out_of_range_and_non_int(
+    column: StrictBigInteger | StrictInteger, value: object, error: type[Exception]
+) -> None:
+    with pytest.raises(error):
+        column.process_bind_param(value, SQLITE)
+
+
+def test_strict_integers_accept_their_extremes() -> None:
+    assert StrictBigInteger().process_bind_param((1 << 63) - 1, POSTGRES) == (1 << 63) - 1
+    assert StrictBigInteger().process_bind_param(-(1 << 63), POSTGRES) == -(1 << 63)
+    assert StrictInteger().process_bind_param((1 << 31) - 1, POSTGRES) == (1 << 31) - 1
