@@ -14,7 +14,7 @@ from tickmesh.commands.common import ConfigOpt, fail, load
 from tickmesh.core.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
-    from tickmesh.backtest.engine import BacktestResult, StrategySpec
+    from tickmesh.backtest.engine import BacktestConfig, BacktestResult, StrategySpec
     from tickmesh.storage.candles import Candles
 
 
@@ -130,6 +130,17 @@ def backtest_command(
         Path | None, typer.Option(help="Write a self-contained HTML report (and a PNG beside it).")
     ] = None,
     save: Annotated[bool, typer.Option(help="Store the run (see tickmesh runs).")] = True,
+    sweep: Annotated[
+        list[str] | None,
+        typer.Option(help="Sweep a parameter: name=start:stop:step or name=a,b,c (repeatable)."),
+    ] = None,
+    rank_by: Annotated[
+        str, typer.Option(help="Sweep ranking: return_pct, sharpe, final_equity, ...")
+    ] = "return_pct",
+    top: Annotated[int, typer.Option(min=1, help="Sweep: how many ranked sets to show.")] = 10,
+    verify: Annotated[
+        int, typer.Option(min=0, help="Sweep: re-run the best N event-driven and compare.")
+    ] = 3,
     config: ConfigOpt = None,
     data_dir: Annotated[Path | None, typer.Option(help="Candle store folder.")] = None,
 ) -> None:
@@ -141,6 +152,11 @@ def backtest_command(
         "cash": cash, "commission": commission, "slippage_bps": slippage,
         "lot_size": lot_size, "allow_short": not long_only,
     }  # fmt: skip
+    if sweep:
+        if report is not None:
+            raise fail("--report draws one run; run the chosen parameters without --sweep")
+        _sweep(request, settings.data_dir, sweep, (rank_by, top, verify), as_json)
+        return
     try:
         result, data = _run(request, settings.data_dir, as_json)
         figures = summary(result)
@@ -162,10 +178,45 @@ def _named_params(names: list[str], params: list[str] | None) -> list[tuple[str,
     return [(name, given[i] if i < len(given) else "") for i, name in enumerate(names)]
 
 
-def _run(
-    request: dict[str, Any], data_dir: str, quiet: bool
-) -> tuple[BacktestResult, dict[str, Candles]]:
-    from tickmesh.backtest.engine import Backtest, BacktestConfig
+def _sweep(
+    request: dict[str, Any],
+    data_dir: str,
+    sweeps: list[str],
+    ranking: tuple[str, int, int],
+    as_json: bool,
+) -> None:
+    from tickmesh.commands import sweep
+
+    try:
+        config, data = _prepare(request, data_dir)
+        outcome = sweep.run_sweep(config, data, sweeps, *ranking)
+    except (ConfigError, DataError, ValueError) as exc:
+        raise fail(str(exc)) from None
+    if as_json:
+        typer.echo(json.dumps(outcome.to_dict(), sort_keys=True))
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        title = (
+            f"{outcome.strategy} on {outcome.symbol}: {outcome.sets} sets x {outcome.bars} bars "
+            f"in {outcome.seconds:.3f} s ({outcome.evaluations_per_s:,.0f} bar-evaluations/s)"
+        )
+        table = Table(title=title)
+        for column in ("#", "params", "return %", "sharpe", "max dd %", "trades", "equity",
+                       "event-driven"):  # fmt: skip
+            table.add_column(column)
+        for row in sweep.describe(outcome):
+            table.add_row(*row)
+        Console(width=160).print(table)
+    if not all(outcome.verified):
+        raise fail("the event-driven engine disagreed with the sweep (a bug: please report it)", 1)
+
+
+def _prepare(
+    request: dict[str, Any], data_dir: str
+) -> tuple[BacktestConfig, dict[str, Candles]]:
+    from tickmesh.backtest.engine import BacktestConfig
     from tickmesh.topics import timeframe_seconds
 
     symbols, timeframe = request["symbols"], request["timeframe"]
@@ -185,7 +236,15 @@ def _run(
         allow_short=request["allow_short"],
     )
     start, end = parse_time(request["from"], "--from"), parse_time(request["to"], "--to")
-    data = load_candles(data_dir, symbols, timeframe, start, end)
+    return config, load_candles(data_dir, symbols, timeframe, start, end)
+
+
+def _run(
+    request: dict[str, Any], data_dir: str, quiet: bool
+) -> tuple[BacktestResult, dict[str, Candles]]:
+    from tickmesh.backtest.engine import Backtest
+
+    config, data = _prepare(request, data_dir)
     engine = Backtest(config, data)
     if quiet or not sys.stderr.isatty():
         return engine.run(), data

@@ -118,3 +118,35 @@ def test_no_save_leaves_no_run(run: Run) -> None:
     run(*SMA, "--no-save", "--json")
 
     assert run("runs")[1].startswith("no backtest runs stored yet")
+
+
+def test_sweep_ranks_the_grid_and_the_event_driven_engine_agrees(run: Run) -> None:
+    code, out = run(
+        *SMA, "--sweep", "fast=5:20:5", "--sweep", "slow=20:60:20", "--rank-by", "sharpe",
+        "--top", "4", "--verify", "2", "--json",
+    )  # fmt: skip
+
+    outcome = json.loads(out)
+    assert code == 0
+    assert outcome["parameter_sets"] == 11  # 4 x 3 minus fast=20, slow=20
+    assert outcome["invalid_combinations_dropped"] == 1
+    sharpes = [r["sharpe"] for r in outcome["results"]]
+    assert sharpes == sorted(sharpes, reverse=True)
+    assert [r["verified_event_driven"] for r in outcome["results"]] == [True, True, None, None]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (("--sweep", "fast=5:10:5", "--slippage", "2"), "whole units and no slippage"),
+        (("--sweep", "fast=5:10:5", "--rank-by", "luck"), "cannot rank by 'luck'"),
+        (("--sweep", "fast=5:10:5", "--report", "x.html"), "--report draws one run"),
+    ],
+)
+def test_bad_sweep_input_exits_2_with_the_reason(
+    run: Run, extra: tuple[str, ...], message: str
+) -> None:
+    code, out = run(*SMA, *extra)
+
+    assert code == 2
+    assert message in " ".join(out.split())
