@@ -49,6 +49,7 @@ from tickmesh.strategies import StrategyRunner
 
 NAMESPACE = "backtest"
 _NS = 1_000_000_000
+_NEVER = 1 << 62
 
 
 @dataclass(frozen=True)
@@ -165,7 +166,9 @@ class Backtest:
 
     def _build(self) -> None:
         cfg, tfs = self.config, [self.config.timeframe]
-        span = topics.timeframe_seconds(cfg.timeframe) * _NS  # one equity snapshot per bar
+        # Snapshots feed risk's equity: after every fill, and once per bar only when limits that
+        # watch equity between fills (drawdown gates) are configured.
+        span = topics.timeframe_seconds(cfg.timeframe) * _NS if cfg.limits else _NEVER
         instruments = {symbol: cfg.instrument(symbol) for symbol in self.data}
         self.portfolio = Portfolio(cfg.cash, self._stamper("portfolio"), instruments)
         paper = PaperConfig(
@@ -208,6 +211,7 @@ class Backtest:
         equity: list[tuple[int, Decimal]] = []
         total = sum(len(c) for c in self.data.values())
         self.host.start()
+        self._opening_snapshot()
         done = 0
         for ts_open, group in _by_time(self._bars()):
             for tick in (_open_print(bar) for bar in group):
@@ -219,6 +223,13 @@ class Backtest:
             if progress is not None and done % 4096 < len(group):
                 progress(done, total)
         return self._result(equity, total, time.perf_counter() - started)
+
+    def _opening_snapshot(self) -> None:
+        """Risk sizes from the equity it last saw: show it the starting equity."""
+        first = min((int(c.ts_open[0]) for c in self.data.values() if len(c)), default=0)
+        self.clock.advance_to(first)
+        self.bus.publish_nowait(topics.portfolio(NAMESPACE), self.portfolio.snapshot(first))
+        self.host.run_until_idle()
 
     def _publish(self, topic: str, event: Event) -> None:
         self.clock.advance_to(event.ts_event)

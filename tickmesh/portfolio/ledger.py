@@ -149,8 +149,11 @@ class Portfolio:
 
     @property
     def equity(self) -> Decimal:
-        totals = self.totals()
-        return self.starting_cash + totals.cash_flow + totals.net_exposure
+        """Cash plus every position at its mark (what :meth:`totals` sums, without the rest)."""
+        total = self.starting_cash
+        for p in self._positions.values():
+            total += p.cash_flow + p.market_value(self._marks.get(p.symbol, ZERO))
+        return total
 
     # --- snapshots ------------------------------------------------------------------------
 
