@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 
 from tickmesh import __version__
-from tickmesh.commands.common import ConfigOpt, fail, load
+from tickmesh.commands.common import BusOpt, ConfigOpt, PrefixOpt, fail, load
 from tickmesh.core.errors import ConfigError, DataError, StateMismatchError
 
 app = typer.Typer(
@@ -58,9 +58,15 @@ def run(
         float | None, typer.Option(help="Replay speed factor; 0 = as fast as possible.")
     ] = None,
     live: Annotated[bool, typer.Option(help="Show the live terminal view.")] = True,
+    bus: BusOpt = None,
+    bus_prefix: PrefixOpt = None,
 ) -> None:
-    """Run the whole platform in one process on the embedded defaults."""
-    settings = _settings(config, {"db_url": db, "namespace": namespace})
+    """Run the whole platform in one process on the embedded defaults.
+
+    With --bus, every event is also published on that bus (for tail, mirror, dashboards and other
+    deployments) and operator commands published on its ops.commands are obeyed."""
+    overrides = {"db_url": db, "namespace": namespace, "bus_url": bus, "bus_prefix": bus_prefix}
+    settings = _settings(config, overrides)
     if speed is not None and speed < 0:
         raise _fail(f"--speed must be >= 0 (0 = as fast as possible), got {speed}")
     logging.basicConfig(level=settings.log_level, stream=sys.stderr)

@@ -10,7 +10,7 @@ import fnmatch
 import re
 from collections.abc import Callable, Iterable
 
-from tickmesh.model.events import Bar, Event, OrderEvent, OrderIntent, Signal
+from tickmesh.model.events import Bar, Event, Heartbeat, OrderEvent, OrderIntent, Signal
 
 MARKET_TICKS = "market.ticks"
 MARKET_QUOTES = "market.quotes"
@@ -83,7 +83,7 @@ def key_for(event: Event) -> str:
     """Partition key: per-key order is what consumers rely on.
 
     Market data by symbol; signals by strategy instance id (``strategy:symbol``, one instance
-    per symbol); order events by order id.
+    per symbol); order events by order id; heartbeats by service.
     """
     if isinstance(event, Signal | OrderIntent):
         return event.strategy_id
@@ -91,6 +91,8 @@ def key_for(event: Event) -> str:
         return event.order_id
     if isinstance(event, Bar):
         return event.symbol
+    if isinstance(event, Heartbeat):
+        return event.service
     symbol = getattr(event, "symbol", None)
     if isinstance(symbol, str):
         return symbol

@@ -15,12 +15,15 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from tickmesh import topics
 from tickmesh.bars import BarAggregator, TickBarBuilder
+from tickmesh.bus import create_bus
 from tickmesh.bus.backends.memory import MemoryBus
 from tickmesh.config import Settings
 from tickmesh.core.clock import SimulatedClock
+from tickmesh.core.errors import ConfigError
 from tickmesh.core.ids import IdGenerator
 from tickmesh.core.stamp import Stamper
 from tickmesh.execution import PaperMatchingEngine
@@ -28,6 +31,7 @@ from tickmesh.model.enums import TradingState
 from tickmesh.model.events import Event, OrderDenied, OrderEvent, Signal
 from tickmesh.portfolio import Portfolio
 from tickmesh.risk import PositionRecord, RiskManager, RiskSnapshot
+from tickmesh.services.bridge import BusBridge
 from tickmesh.services.feed import FeedPlan, build_feed
 from tickmesh.services.market import BarsService
 from tickmesh.services.recorder import RecorderService
@@ -114,8 +118,10 @@ class Platform:
         db: Database,
         plan: SessionPlan,
         feed: FeedPlan,
+        bridge: BusBridge | None = None,
     ) -> None:
         self.settings = settings
+        self.bridge = bridge
         self.db = db
         self.plan = plan
         self.feed = feed
@@ -137,12 +143,16 @@ class Platform:
         await db.connect()
         await db.migrate()
         parts = {"settings": fingerprint_parts(settings), "data": feed.fingerprint}
+        bridge = None
         try:
             plan = await plan_session(
                 db, settings.namespace, settings.portfolio.starting_cash, fingerprint(parts)
             )
-            return cls(settings, db, plan, feed)
+            bridge = await _bridge(settings)
+            return cls(settings, db, plan, feed, bridge)
         except BaseException:
+            if bridge is not None:
+                await bridge.close()
             await db.close()
             raise
 
@@ -184,6 +194,8 @@ class Platform:
         for service in services:
             self.host.add(service)
         self.services = services
+        if self.bridge is not None:
+            self.bridge.attach(self.bus, market_tfs)
 
     def _strategies(self, ledger: Portfolio) -> StrategyRunner:
         runner = StrategyRunner(self._stamper("strategies"))
@@ -251,6 +263,7 @@ class Platform:
                 if (delay := due - time.monotonic()) > 0:
                     await asyncio.sleep(delay)
             if n % 512 == 0 or pace > 0:
+                await self._sync_bridge()
                 now = time.monotonic()
                 if now >= next_flush:
                     next_flush = now + FLUSH_EVERY_S
@@ -263,19 +276,36 @@ class Platform:
         while not self._stop.is_set():
             await self.host.flush()
             self.host.heartbeats(time.time_ns())
+            self.host.run_until_idle()
+            await self._sync_bridge()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), FLUSH_EVERY_S)
+
+    async def _sync_bridge(self) -> None:
+        """Send what the pipeline published to the shared bus; take operator commands in."""
+        if self.bridge is None:
+            return
+        await self.bridge.flush()
+        for command in await self.bridge.commands():
+            self.host.publish(command, topics.OPS_COMMANDS)
+            self.host.run_until_idle()
 
     async def _finish(self, completed: bool) -> None:
         final = self.portfolio.snapshot(self.clock.now_ns())
         self.recorder.handle(topics.portfolio(self.namespace), final)
         await self.host.flush()
+        if self.bridge is not None:
+            await self.bridge.flush()
         status = SessionStatus.COMPLETED if completed else SessionStatus.INTERRUPTED
         async with self.db.transaction() as repo:
             await repo.finish_session(self.plan.session.id, status, time.time_ns())
 
     async def close(self) -> None:
-        await self.db.close()
+        try:
+            if self.bridge is not None:
+                await self.bridge.close()
+        finally:
+            await self.db.close()
 
     # --- reporting ----------------------------------------------------------------------------
 
@@ -319,4 +349,32 @@ class Platform:
             "dead_lettered": sum(s.stats.dead_lettered for s in self.services),
             "strategy_errors": sum(1 for st in self.runner.status() if st.quarantined),
             "elapsed_s": round(time.monotonic() - self.progress.started, 3),
+            "bus": _shown_url(self.settings.bus_url),
+            "forwarded_to_bus": self.bridge.forwarded if self.bridge else 0,
+            "commands_from_bus": self.bridge.commands_in if self.bridge else 0,
         }
+
+
+async def _bridge(settings: Settings) -> BusBridge | None:
+    """A bridge to the configured bus, unless it is the in-process one."""
+    if settings.bus_url.startswith("memory:"):
+        return None
+    external = create_bus(settings.bus_url, prefix=settings.bus_prefix)
+    try:
+        await external.start()
+    except Exception as exc:
+        await external.close()
+        raise ConfigError(
+            f"bus {_shown_url(settings.bus_url)} is unreachable ({type(exc).__name__}: {exc}); "
+            "start it or pass another --bus"
+        ) from exc
+    return BusBridge(external, settings.namespace)
+
+
+def _shown_url(url: str) -> str:
+    """A URL without its password, for summaries and errors."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return urlunsplit(parts._replace(netloc=netloc))
