@@ -10,7 +10,7 @@ from rich.console import Console
 
 from tickmesh.core.errors import ConfigError
 
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # never break a path or URL across lines
 
 ConfigOpt = Annotated[
     Path | None,
