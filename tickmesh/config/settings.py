@@ -242,6 +242,40 @@ class SecretSettings(Section):
     api_jwt_secret: SecretStr | None = None
 
 
+WholeSeconds = Annotated[int, Field(gt=0)]
+
+
+class ApiSettings(Section):
+    """The REST API: token lifetimes and claims, login throttling, CORS, password hashing cost."""
+
+    access_token_ttl_s: WholeSeconds = Field(default=900, le=86_400)
+    refresh_token_ttl_s: WholeSeconds = Field(default=7 * 86_400, le=90 * 86_400)
+    issuer: str = Field(default="tickmesh", min_length=1)
+    audience: str = Field(default="tickmesh-api", min_length=1)
+    login_max_failures: int = Field(default=5, gt=0, description="per username and client")
+    login_window_s: WholeSeconds = Field(default=60, le=86_400)
+    cors_origins: list[str] = Field(
+        default_factory=list, description="browser origins allowed to call the API; none = CORS off"
+    )
+    dev_random_secret: bool = Field(
+        default=False, description="no secrets.api_jwt_secret: sign with a per-process random key"
+    )
+    argon2_time_cost: int = Field(default=3, ge=1, le=20)
+    argon2_memory_kib: int = Field(default=65_536, ge=1_024, le=4_194_304)
+    argon2_parallelism: int = Field(default=4, ge=1, le=64)
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _explicit_origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if origin == "*" or "://" not in origin or origin.endswith("/"):
+                raise ValueError(
+                    f"cors_origins: {origin!r} is not an origin; list each one as "
+                    "scheme://host[:port] (no wildcard, no trailing slash)"
+                )
+        return value
+
+
 # --- the whole document -----------------------------------------------------------------------
 
 
@@ -275,6 +309,7 @@ class Settings(BaseSettings):
     portfolio: PortfolioSettings = Field(default_factory=PortfolioSettings)
     live: LiveSettings = Field(default_factory=LiveSettings)
     secrets: SecretSettings = Field(default_factory=SecretSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
 
     @field_validator("namespace")
     @classmethod

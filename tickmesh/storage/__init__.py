@@ -21,6 +21,7 @@ from tickmesh.storage.records import (
     StoredRiskState,
 )
 from tickmesh.storage.repositories import Repository
+from tickmesh.storage.users import Role, User, UserStore
 
 __all__ = [
     "Account",
@@ -34,10 +35,13 @@ __all__ = [
     "PositionLike",
     "RedisCache",
     "Repository",
+    "Role",
     "SessionRecord",
     "SessionStatus",
     "StoredPosition",
     "StoredRiskState",
+    "User",
+    "UserStore",
     "normalize_url",
     "open_cache",
 ]

@@ -17,9 +17,12 @@ from tickmesh.storage.schema import metadata
 
 from .conftest import NS, make_fill
 
-REVISION = "0001"
+REVISION = "0002"
 
 EXPECTED_TABLES = {
+    "users",
+    "refresh_tokens",
+    "audit",
     "sessions",
     "orders",
     "fills",
@@ -58,7 +61,7 @@ async def test_migrate_twice_keeps_schema_and_data(db: Database, stamper: Stampe
 
     async with db.reader() as repo:
         assert [fill.fill_id for fill in await repo.load_fills(NS)] == ["f1"]
-    assert await _scalar(db, "SELECT version_num FROM alembic_version") == "0001"
+    assert await _scalar(db, "SELECT version_num FROM alembic_version") == REVISION
 
 
 async def _schema_differences(db: Database) -> list[object]:

@@ -1,0 +1,1 @@
+"""The API's routes: ``health`` at the root, everything else under ``/api/v1``."""
