@@ -60,6 +60,9 @@ def run(
     live: Annotated[bool, typer.Option(help="Show the live terminal view.")] = True,
     bus: BusOpt = None,
     bus_prefix: PrefixOpt = None,
+    api: Annotated[bool, typer.Option(help="Serve the REST API while running.")] = True,
+    host: Annotated[str, typer.Option(help="API address; loopback unless you say.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="API port; 0 = any free.")] = 8000,
 ) -> None:
     """Run the whole platform in one process on the embedded defaults.
 
@@ -72,8 +75,9 @@ def run(
     logging.basicConfig(level=settings.log_level, stream=sys.stderr)
     logging.getLogger("alembic").setLevel(logging.WARNING)
     show_live = live and not as_json and sys.stdout.isatty()
+    serve = (host, port) if api else None
     try:
-        summary = asyncio.run(_run(settings, show_live, until_exhausted, speed))
+        summary = asyncio.run(_run(settings, show_live, until_exhausted, speed, serve))
     except (DataError, ConfigError) as exc:
         raise _fail(str(exc)) from None
     except StateMismatchError as exc:
@@ -84,26 +88,59 @@ def run(
         _print_summary(summary)
 
 
-async def _run(settings: Any, show_live: bool, until_exhausted: bool, speed: float | None) -> Any:
+async def _run(
+    settings: Any,
+    show_live: bool,
+    until_exhausted: bool,
+    speed: float | None,
+    serve: tuple[str, int] | None,
+) -> Any:
     from tickmesh.services.platform import Platform
 
     platform = await Platform.open(settings)
-    if speed is not None:
-        platform.feed.speed = speed
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, platform.request_stop)
+    server = None
     try:
-        if not show_live:
-            return await platform.run(until_exhausted=until_exhausted)
-        from rich.live import Live
-
-        from tickmesh.services.live_view import render
-
-        with Live(get_renderable=lambda: render(platform), console=Console(), refresh_per_second=4):
-            return await platform.run(until_exhausted=until_exhausted)
+        if speed is not None:
+            platform.feed.speed = speed
+        server = await _start_api(platform, settings, serve) if serve else None
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, platform.request_stop)
+        summary = await _drive(platform, show_live, until_exhausted)
+        summary["api"] = server.url if server else None
+        return summary
     finally:
+        if server is not None:
+            await server.stop()
         await platform.close()
+
+
+async def _drive(platform: Any, show_live: bool, until_exhausted: bool) -> Any:
+    if not show_live:
+        return await platform.run(until_exhausted=until_exhausted)
+    from rich.live import Live
+
+    from tickmesh.services.live_view import render
+
+    with Live(get_renderable=lambda: render(platform), console=Console(), refresh_per_second=4):
+        return await platform.run(until_exhausted=until_exhausted)
+
+
+async def _start_api(platform: Any, settings: Any, serve: tuple[str, int]) -> Any:
+    """The REST API on the platform's store; operator commands go into its pipeline."""
+    from tickmesh import topics
+    from tickmesh.api import create_app
+    from tickmesh.services.api_server import ApiServer, with_signing_key
+
+    async def publish_command(command: Any) -> None:
+        platform.host.publish(command, topics.OPS_COMMANDS)
+        platform.host.run_until_idle()
+
+    keyed = with_signing_key(settings)
+    app = create_app(platform.db, keyed, publish_command=publish_command)
+    server = ApiServer(app, *serve)
+    await server.start()
+    return server
 
 
 def _print_summary(summary: dict[str, Any]) -> None:

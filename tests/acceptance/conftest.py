@@ -52,12 +52,16 @@ class Workdir:
         return self.path / "state.db"
 
     def command(self, *args: str) -> list[str]:
-        db = ["--db", f"sqlite:///{self.db}"] if args and args[0] == "run" else []
+        # Any free port for the API, so runs never collide with whatever holds 8000.
+        db = ["--db", f"sqlite:///{self.db}", "--port", "0"] if args and args[0] == "run" else []
         return [sys.executable, "-m", "tickmesh.cli", *args, *db]
 
-    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, check: bool = True, input_text: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
             self.command(*args),
+            input=input_text,
             check=False,
             cwd=self.path,
             capture_output=True,

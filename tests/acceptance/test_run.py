@@ -21,7 +21,7 @@ def test_run_twice_on_fresh_stores_gives_identical_fills(tmp_path: Path) -> None
 
     assert first["fills"] > 20
     assert a.fills() == b.fills()
-    drop = {"session_id", "elapsed_s"}
+    drop = {"session_id", "elapsed_s", "api"}
     assert {k: v for k, v in first.items() if k not in drop} == {
         k: v for k, v in second.items() if k not in drop
     }
