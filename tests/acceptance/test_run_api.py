@@ -51,8 +51,9 @@ def test_operator_logs_in_reads_the_portfolio_and_halts_trading(workdir: Workdir
     workdir.run("admin", "user", "add", "ops", "--role", "operator", "--password-stdin",
                 "--db", f"sqlite:///{workdir.db}", input_text="a-long-password\n")  # fmt: skip
     port = free_port()
+    config = str(workdir.config(ticks=4_000))
     cmd = [sys.executable, "-m", "tickmesh.cli", "run", "--no-live", "--port", str(port),
-           "--db", f"sqlite:///{workdir.db}", "--config", str(workdir.config(ticks=4_000))]  # fmt: skip
+           "--db", f"sqlite:///{workdir.db}", "--config", config]  # fmt: skip
     proc = subprocess.Popen(cmd, cwd=workdir.path, env=clean_env(), text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
     try:
@@ -66,7 +67,7 @@ def test_operator_logs_in_reads_the_portfolio_and_halts_trading(workdir: Workdir
         portfolio = call(f"{base}/api/v1/portfolio", token=token)
     finally:
         proc.terminate()
-        out, err = proc.communicate(timeout=60)
+        _, err = proc.communicate(timeout=60)
 
     assert proc.returncode == 0, err
     assert halted["command"] == "HALT"
