@@ -59,3 +59,33 @@ def test_unreachable_bus_exits_2_naming_it(workdir: Workdir) -> None:
 
     assert proc.returncode == 2
     assert "redis://127.0.0.1:1/0 is unreachable" in " ".join(proc.stderr.split())
+
+
+async def cache_contents(url: str, prefix: str) -> dict[str, bytes | None]:
+    from tickmesh.storage import open_cache
+
+    cache = open_cache(url, prefix)
+    try:
+        keys = await cache.keys()
+        values = {key: await cache.get(key) for key in keys}
+        await cache.delete(*keys)
+    finally:
+        await cache.close()
+    return values
+
+
+def test_run_keeps_the_latest_state_in_the_redis_cache_under_the_seed_keys(
+    workdir: Workdir,
+) -> None:
+    url = servers.require("redis")
+    prefix = f"acc-{uuid.uuid4().hex[:8]}"
+    small = workdir.config(ticks=3_000).read_text()
+    cfg = workdir.path / "cached.toml"
+    cfg.write_text(f'cache_url = "{url}"\nbus_prefix = "{prefix}"\n{small}')
+
+    summary = workdir.run_json("--config", str(cfg))
+    stored = asyncio.run(cache_contents(url, prefix))
+
+    assert {"market:snapshot:SYN1", "market:snapshot:SYN2", "paper:portfolio:all"} <= set(stored)
+    assert {"svc:hb:bars", "svc:hb:risk", "svc:hb:execution"} <= set(stored)
+    assert summary["fills"] > 0

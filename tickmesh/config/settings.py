@@ -299,6 +299,9 @@ class Settings(BaseSettings):
         pattern=r"^[A-Za-z0-9_-]{0,64}$",
     )
     data_dir: str = Field(default="tickmesh-data", description="the local candle store")
+    cache_url: str = Field(
+        default="", description="snapshot cache: '' off, memory:// or redis://host:port/db"
+    )
     log_level: str = "INFO"
     symbols: list[str] = Field(default_factory=list, description="empty = every feed symbol")
     feed: FeedSettings = Field(default_factory=FeedSettings)

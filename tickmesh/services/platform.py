@@ -32,6 +32,7 @@ from tickmesh.model.events import Event, OrderDenied, OrderEvent, Signal
 from tickmesh.portfolio import Portfolio
 from tickmesh.risk import PositionRecord, RiskManager, RiskSnapshot
 from tickmesh.services.bridge import BusBridge
+from tickmesh.services.cache_writer import CacheWriter
 from tickmesh.services.feed import FeedPlan, build_feed
 from tickmesh.services.market import BarsService
 from tickmesh.services.recorder import RecorderService
@@ -44,7 +45,7 @@ from tickmesh.services.trading import (
     StrategyService,
 )
 from tickmesh.services.wiring import fingerprint_parts, paper_config, risk_limits
-from tickmesh.storage import Database, SessionStatus
+from tickmesh.storage import Cache, Database, SessionStatus, open_cache
 from tickmesh.strategies import StrategyRunner
 
 log = logging.getLogger(__name__)
@@ -119,9 +120,11 @@ class Platform:
         plan: SessionPlan,
         feed: FeedPlan,
         bridge: BusBridge | None = None,
+        cache: Cache | None = None,
     ) -> None:
         self.settings = settings
         self.bridge = bridge
+        self.cache = cache
         self.db = db
         self.plan = plan
         self.feed = feed
@@ -149,7 +152,8 @@ class Platform:
                 db, settings.namespace, settings.portfolio.starting_cash, fingerprint(parts)
             )
             bridge = await _bridge(settings)
-            return cls(settings, db, plan, feed, bridge)
+            cache = _cache(settings)
+            return cls(settings, db, plan, feed, bridge, cache)
         except BaseException:
             if bridge is not None:
                 await bridge.close()
@@ -191,6 +195,8 @@ class Platform:
             self.recorder,
             _Observer(ns, self.progress, market_tfs),
         ]
+        if self.cache is not None:
+            services.append(CacheWriter(self.cache, ns, market_tfs))
         for service in services:
             self.host.add(service)
         self.services = services
@@ -293,6 +299,8 @@ class Platform:
     async def _finish(self, completed: bool) -> None:
         final = self.portfolio.snapshot(self.clock.now_ns())
         self.recorder.handle(topics.portfolio(self.namespace), final)
+        self.host.heartbeats(time.time_ns())  # a last beat with the final counters
+        self.host.run_until_idle()
         await self.host.flush()
         if self.bridge is not None:
             await self.bridge.flush()
@@ -304,6 +312,8 @@ class Platform:
         try:
             if self.bridge is not None:
                 await self.bridge.close()
+            if self.cache is not None:
+                await self.cache.close()
         finally:
             await self.db.close()
 
@@ -353,6 +363,11 @@ class Platform:
             "forwarded_to_bus": self.bridge.forwarded if self.bridge else 0,
             "commands_from_bus": self.bridge.commands_in if self.bridge else 0,
         }
+
+
+def _cache(settings: Settings) -> Cache | None:
+    """The snapshot cache, when one is configured (``cache_url``)."""
+    return open_cache(settings.cache_url, settings.bus_prefix) if settings.cache_url else None
 
 
 async def _bridge(settings: Settings) -> BusBridge | None:
