@@ -26,9 +26,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from tickmesh.bus.base import Bus, Delivery, Outgoing, SubscribeOptions, Subscription
+from tickmesh.bus.dlq import dead_letter
 from tickmesh.core.errors import BusClosedError
 from tickmesh.model.codec import decode, encode
-from tickmesh.model.events import DeadLetter, Event
+from tickmesh.model.events import Event
 
 SyncHandler = Callable[[str, Event], None]
 
@@ -405,15 +406,12 @@ class MemoryBus(Bus):
         part.base += 1
 
     def _dead_letter(self, group: str, record: _Record, error: str, attempts: int) -> None:
-        now = time.time_ns()
-        letter = DeadLetter(
-            event_id=f"dlq-{record.topic}-{record.partition}-{record.offset}-{group}",
-            ts_event=now,
-            ts_init=now,
-            source="bus",
+        letter = dead_letter(
             topic=record.topic,
-            key=record.key,
+            partition=record.partition,
+            position=record.offset,
             group=group,
+            key=record.key,
             payload=record.payload,
             error=error,
             attempts=attempts,

@@ -29,9 +29,10 @@ from tickmesh.bus.backends.kafka.publisher import Out, Publisher
 from tickmesh.bus.backends.kafka.reconnect import log, retrying
 from tickmesh.bus.backends.kafka.subscription import KafkaSubscription
 from tickmesh.bus.base import Bus, Outgoing, StartFrom, SubscribeOptions, Subscription
+from tickmesh.bus.dlq import dead_letter
 from tickmesh.core.errors import BusClosedError
 from tickmesh.model.codec import encode
-from tickmesh.model.events import DeadLetter, Event
+from tickmesh.model.events import Event
 
 START_TIMEOUT_S = 10.0
 MAX_POLL_INTERVAL_MS = 24 * 3600 * 1000  # liveness is the group member's business (ack_wait)
@@ -244,16 +245,13 @@ class KafkaBus(Bus):
     async def dead_letter(
         self, group: str, topic: str, record: Record, error: str, attempts: int
     ) -> None:
-        now = time.time_ns()
         key = record.key.decode() if record.key else ""
-        letter = DeadLetter(
-            event_id=f"dlq-{topic}-{record.partition}-{record.offset}-{group}",
-            ts_event=now,
-            ts_init=now,
-            source="bus",
+        letter = dead_letter(
             topic=topic,
-            key=key,
+            partition=record.partition,
+            position=record.offset,
             group=group,
+            key=key,
             payload=record.value or b"",
             error=error,
             attempts=attempts,

@@ -30,8 +30,9 @@ from tickmesh.bus.backends.kafka.assignment import Assignment, AssignmentHost
 from tickmesh.bus.backends.kafka.delivery import KafkaDelivery
 from tickmesh.bus.backends.kafka.partition import PartitionState, Record
 from tickmesh.bus.backends.kafka.positions import Since
-from tickmesh.bus.backends.kafka.reconnect import Backoff, is_recoverable, log, retrying
+from tickmesh.bus.backends.kafka.reconnect import is_recoverable, log, retrying
 from tickmesh.bus.base import Delivery, StartFrom, SubscribeOptions
+from tickmesh.bus.retry import Backoff
 from tickmesh.core.errors import BusClosedError
 
 JOIN_WAIT_S = 30.0  # the first fetch waits this long for the group to hand out partitions

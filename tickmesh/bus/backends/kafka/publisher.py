@@ -22,7 +22,8 @@ from typing import Any, NamedTuple
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from tickmesh.bus.backends.kafka.reconnect import Backoff, is_transient, log
+from tickmesh.bus.backends.kafka.reconnect import is_transient, log
+from tickmesh.bus.retry import Backoff
 from tickmesh.core.errors import BusClosedError
 
 Headers = list[tuple[str, bytes]]

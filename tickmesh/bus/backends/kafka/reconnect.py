@@ -7,7 +7,6 @@ Authorization failures and protocol mismatches are not retried: a person has to 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -25,7 +24,7 @@ from aiokafka.errors import (
     UnsupportedVersionError,
 )
 
-from tickmesh.core.errors import BusClosedError, RetryableError
+from tickmesh.bus.retry import retrying as shared_retrying
 
 log = logging.getLogger("tickmesh.bus.kafka")
 
@@ -52,60 +51,17 @@ def is_recoverable(exc: BaseException) -> bool:
     return isinstance(exc, KafkaError) and not isinstance(exc, _FATAL)
 
 
-class Backoff:
-    """Exponentially growing delays between attempts, reset by a success."""
-
-    def __init__(self, first: float = 0.05, cap: float = 2.0) -> None:
-        self.first = first
-        self.cap = cap
-        self._next = first
-
-    def next_delay(self) -> float:
-        delay = self._next
-        self._next = min(self._next * 2, self.cap)
-        return delay
-
-    def reset(self) -> None:
-        self._next = self.first
-
-
 async def retrying(
     op: Callable[[], Awaitable[T]],
     what: str,
     closed: Callable[[], bool],
     deadline: float | None = None,
 ) -> T:
-    """Run ``op`` until it gets through transient failures.
-
-    Stops with :class:`BusClosedError` once ``closed()`` says so, and with
-    :class:`RetryableError` once the event-loop time passes ``deadline`` (None: no deadline).
-    """
-    backoff = Backoff()
-    loop = asyncio.get_running_loop()
-    while True:
-        try:
-            return await op()
-        except KafkaError as exc:
-            if not is_transient(exc):
-                raise
-            delay = _next_delay(backoff, exc, what, closed, deadline, loop.time())
-            log.warning("kafka %s failed (%r); retrying in %.2fs", what, exc, delay)
-            await asyncio.sleep(delay)
+    """Run ``op`` until it gets through transient failures (see :mod:`tickmesh.bus.retry`)."""
+    return await shared_retrying(
+        op, what, closed, deadline, transient=_is_transient_kafka, log=log, backend="kafka"
+    )
 
 
-def _next_delay(
-    backoff: Backoff,
-    exc: KafkaError,
-    what: str,
-    closed: Callable[[], bool],
-    deadline: float | None,
-    now: float,
-) -> float:
-    if closed():
-        raise BusClosedError(f"bus closed while retrying {what}") from exc
-    delay = backoff.next_delay()
-    if deadline is not None:
-        delay = min(delay, deadline - now)
-        if delay <= 0:
-            raise RetryableError(f"kafka {what} failed: {exc!r}") from exc
-    return delay
+def _is_transient_kafka(exc: BaseException) -> bool:
+    return isinstance(exc, KafkaError) and is_transient(exc)

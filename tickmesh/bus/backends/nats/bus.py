@@ -23,7 +23,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import time
 from collections.abc import Coroutine, Sequence
 from typing import Any
 
@@ -44,9 +43,10 @@ from tickmesh.bus.backends.nats.options import NatsOptions
 from tickmesh.bus.backends.nats.publisher import Publisher
 from tickmesh.bus.backends.nats.subscription import NatsSubscription
 from tickmesh.bus.base import Bus, Outgoing, SubscribeOptions, Subscription
+from tickmesh.bus.dlq import dead_letter
 from tickmesh.core.errors import BusClosedError, RetryableError
 from tickmesh.model.codec import encode
-from tickmesh.model.events import DeadLetter, Event
+from tickmesh.model.events import Event
 
 log = logging.getLogger(__name__)
 
@@ -300,15 +300,13 @@ class NatsBus(Bus):
     async def _publish_dead_letter(
         self, part: GroupPartition, seq: int, key: str, payload: bytes, error: str, attempts: int
     ) -> None:
-        found, now = part.group, time.time_ns()
-        letter = DeadLetter(
-            event_id=self.names.dead_letter_id(found.topic, part.index, seq, found.group),
-            ts_event=now,
-            ts_init=now,
-            source="bus",
+        found = part.group
+        letter = dead_letter(
             topic=found.topic,
-            key=key,
+            partition=part.index,
+            position=seq,
             group=found.group,
+            key=key,
             payload=payload,
             error=error,
             attempts=attempts,

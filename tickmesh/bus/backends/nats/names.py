@@ -90,11 +90,6 @@ class Names:
     def members_key(self, group: str, topic: str) -> str:
         return f"{safe_name(topic)}.{safe_name(group)}"
 
-    def dead_letter_id(self, topic: str, partition: int, seq: int, group: str) -> str:
-        """The same id however often (and by whichever process) the letter is written, so the
-        broker's ``Nats-Msg-Id`` window keeps one copy."""
-        return f"dlq-{topic}-{partition}-{seq}-{group}"
-
 
 def check_key(key: str) -> None:
     """A key travels in a header: it must survive the header encoding unchanged."""

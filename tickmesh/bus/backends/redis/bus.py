@@ -27,9 +27,10 @@ from tickmesh.bus.backends.redis.options import RedisOptions, parse_url
 from tickmesh.bus.backends.redis.reconnect import client_retry_policy, retrying
 from tickmesh.bus.backends.redis.subscription import RedisSubscription
 from tickmesh.bus.base import Bus, Outgoing, StartFrom, SubscribeOptions, Subscription
+from tickmesh.bus.dlq import dead_letter
 from tickmesh.core.errors import BusClosedError, ConfigError
 from tickmesh.model.codec import encode
-from tickmesh.model.events import DeadLetter, Event
+from tickmesh.model.events import Event
 
 CONNECT_TIMEOUT_S = 5.0
 SOCKET_TIMEOUT_S = 15.0  # well above the longest XREADGROUP block (one membership refresh)
@@ -185,16 +186,13 @@ class RedisBus(Bus):
         self, group: str, delivery: RedisDelivery, error: str, attempts: int
     ) -> None:
         """Publish a :class:`DeadLetter` and acknowledge the original, atomically."""
-        now = time.time_ns()
         ref = delivery.stream
-        letter = DeadLetter(
-            event_id=f"dlq-{ref.topic}-{ref.partition}-{delivery.entry_id.decode()}-{group}",
-            ts_event=now,
-            ts_init=now,
-            source="bus",
+        letter = dead_letter(
             topic=ref.topic,
-            key=delivery.key,
+            partition=ref.partition,
+            position=delivery.entry_id.decode(),
             group=group,
+            key=delivery.key,
             payload=delivery.payload,
             error=error,
             attempts=attempts,

@@ -7,7 +7,6 @@ the pool opens a new one on the next attempt, so retrying is reconnecting.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -18,7 +17,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ReadOnlyError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from tickmesh.core.errors import BusClosedError, RetryableError
+from tickmesh.bus.retry import retrying as shared_retrying
 
 log = logging.getLogger("tickmesh.bus.redis")
 
@@ -39,46 +38,17 @@ def is_missing_group(exc: BaseException) -> bool:
     return isinstance(exc, ResponseError) and str(exc).startswith("NOGROUP")
 
 
-class Backoff:
-    """Exponentially growing delays between attempts, reset by a success."""
-
-    def __init__(self, first: float = 0.05, cap: float = 2.0) -> None:
-        self.first = first
-        self.cap = cap
-        self._next = first
-
-    def next_delay(self) -> float:
-        delay = self._next
-        self._next = min(self._next * 2, self.cap)
-        return delay
-
-    def reset(self) -> None:
-        self._next = self.first
-
-
 async def retrying(
     op: Callable[[], Awaitable[T]],
     what: str,
     closed: Callable[[], bool],
     deadline: float | None = None,
 ) -> T:
-    """Run ``op`` until it gets through a transient failure.
+    """Run ``op`` until it gets through a transient failure (see :mod:`tickmesh.bus.retry`)."""
+    return await shared_retrying(
+        op, what, closed, deadline, transient=_is_transient_redis, log=log, backend="redis"
+    )
 
-    Stops with :class:`BusClosedError` once ``closed()`` says so, and with
-    :class:`RetryableError` once the event-loop time passes ``deadline`` (None: no deadline).
-    """
-    backoff = Backoff()
-    loop = asyncio.get_running_loop()
-    while True:
-        try:
-            return await op()
-        except TRANSIENT as exc:
-            if closed():
-                raise BusClosedError(f"bus closed while retrying {what}") from exc
-            delay = backoff.next_delay()
-            if deadline is not None:
-                delay = min(delay, deadline - loop.time())
-                if delay <= 0:
-                    raise RetryableError(f"redis {what} failed: {exc}") from exc
-            log.warning("redis %s failed (%s); retrying in %.2fs", what, exc, delay)
-            await asyncio.sleep(delay)
+
+def _is_transient_redis(exc: BaseException) -> bool:
+    return isinstance(exc, TRANSIENT)

@@ -27,12 +27,12 @@ from tickmesh.bus.backends.redis.keys import StreamRef
 from tickmesh.bus.backends.redis.membership import assigned_partitions, key_ttl_ms
 from tickmesh.bus.backends.redis.reconnect import (
     TRANSIENT,
-    Backoff,
     is_missing_group,
     log,
     retrying,
 )
 from tickmesh.bus.base import Delivery, SubscribeOptions, Subscription
+from tickmesh.bus.retry import Backoff
 from tickmesh.core.errors import BusClosedError
 
 if TYPE_CHECKING:
