@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from tickmesh import topics
+from tickmesh.adapters.feeds.files import bar_events
 from tickmesh.analytics import BacktestStats, Trade, TradeBuilder, compute_stats
 from tickmesh.analytics.trades import OpenTrade
 from tickmesh.bus.backends.memory import MemoryBus
@@ -237,8 +238,10 @@ class Backtest:
         self.host.run_until_idle()
 
     def _bars(self) -> Iterator[Bar]:
+        tf = self.config.timeframe
+        span = topics.timeframe_seconds(tf) * _NS
         streams = [
-            _bar_events(symbol, self.config.timeframe, candles, self._stamper(f"feed:{symbol}"))
+            bar_events(candles, symbol, tf, span, self._stamper(f"feed:{symbol}"))
             for symbol, candles in sorted(self.data.items())
         ]
         return heapq.merge(*streams, key=lambda bar: bar.ts_open)
@@ -295,28 +298,3 @@ def _open_print(bar: Bar) -> Tick:
         price=bar.open,
         size=bar.volume,
     )
-
-
-def _bar_events(symbol: str, timeframe: str, candles: Candles, stamper: Stamper) -> Iterator[Bar]:
-    span = topics.timeframe_seconds(timeframe) * _NS
-    columns = zip(
-        candles.ts_open.tolist(),
-        candles.open.tolist(),
-        candles.high.tolist(),
-        candles.low.tolist(),
-        candles.close.tolist(),
-        candles.volume.tolist(),
-        strict=True,
-    )
-    for ts_open, o, h, lo, c, v in columns:
-        yield Bar(
-            **stamper(ts_open + span),
-            symbol=symbol,
-            timeframe=timeframe,
-            ts_open=ts_open,
-            open=o,
-            high=h,
-            low=lo,
-            close=c,
-            volume=v,
-        )

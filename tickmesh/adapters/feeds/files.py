@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Generic, Literal, TypeVar
+from typing import Generic, Literal, Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -102,7 +102,7 @@ def read_bars(
     """OHLCV bars; the file's time is the bar open, so ``ts_event = ts_open + timeframe``."""
     span_ns = timeframe_seconds(timeframe) * 1_000_000_000
     cols = load_bar_columns(path, on_error)
-    return FileEvents(_bar_events(cols, symbol, timeframe, span_ns, stamper), cols.stats)
+    return FileEvents(bar_events(cols, symbol, timeframe, span_ns, stamper), cols.stats)
 
 
 def read_ticks(
@@ -267,9 +267,27 @@ def _settle(table: Table, on_error: OnError) -> tuple[npt.NDArray[np.bool_], Rea
 # --- columns to events ------------------------------------------------------------------------
 
 
-def _bar_events(
-    cols: BarColumns, symbol: str, timeframe: str, span_ns: int, stamper: Stamper
+class OhlcvColumns(Protocol):
+    """Bars as columns: what a bar file and the candle store both hold."""
+
+    @property
+    def ts_open(self) -> IntArray: ...
+    @property
+    def open(self) -> FloatArray: ...
+    @property
+    def high(self) -> FloatArray: ...
+    @property
+    def low(self) -> FloatArray: ...
+    @property
+    def close(self) -> FloatArray: ...
+    @property
+    def volume(self) -> FloatArray: ...
+
+
+def bar_events(
+    cols: OhlcvColumns, symbol: str, timeframe: str, span_ns: int, stamper: Stamper
 ) -> Iterator[Bar]:
+    """One :class:`Bar` per row, stamped at its close (``ts_open + span_ns``)."""
     rows = zip(
         cols.ts_open.tolist(),
         cols.open.tolist(),
