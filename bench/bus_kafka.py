@@ -29,20 +29,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import cProfile
-import gc
-import io
 import logging
-import pstats
 import statistics
 import uuid
 import zlib
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from machine import Stopwatch, describe_machine, parse_count
+from machine import Sample, Series, Stopwatch, describe_machine, parse_count, profile
 
 from tickmesh.bus.backends.kafka import KafkaBus
 from tickmesh.bus.backends.kafka.bus import FETCH_MAX_WAIT_MS
@@ -82,25 +78,6 @@ class Params:
         for event, payload in zip(self.events, self.payloads, strict=True):
             per[event.symbol].append(payload)
         return per
-
-
-@dataclass
-class Sample:
-    seconds: float
-    gc_seconds: float
-
-
-@dataclass
-class Series:
-    label: str
-    samples: list[Sample] = field(default_factory=list)
-
-    @property
-    def median(self) -> float:
-        return statistics.median(s.seconds for s in self.samples)
-
-
-Scenario = Callable[[Params], Coroutine[Any, Any, Sample]]
 
 
 def make_ticks(n: int) -> list[Tick]:
@@ -265,6 +242,8 @@ async def warm_up_raw(producer: AIOKafkaProducer, consumer: AIOKafkaConsumer, to
 
 # --- driver ------------------------------------------------------------------------------------
 
+Scenario = Callable[[Params], Coroutine[Any, Any, Sample]]
+
 BASELINE = "bare aiokafka send+flush / getmany+commit"
 FLOOR = "bare aiokafka record batches / getmany+commit"
 BUS = "KafkaBus publish_many / fetch(256)+ack"
@@ -300,18 +279,6 @@ def print_results(series: dict[str, Series], total: int) -> None:
     print(f"overhead ratio batched (KafkaBus time / bare aiokafka record batches): {floor:.2f}x")
 
 
-def profile_bus(p: Params, top: int) -> None:
-    profiler = cProfile.Profile()
-    gc.collect()
-    profiler.enable()
-    asyncio.run(bus_batched(p))
-    profiler.disable()
-    out = io.StringIO()
-    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(top)
-    print("\ncProfile of one KafkaBus run (own time; includes the untimed join and warm-up):")
-    print(out.getvalue())
-
-
 def mock_cluster_url() -> tuple[object, str]:
     """Start librdkafka's mock cluster (it lives as long as the returned producer)."""
     from confluent_kafka import Producer
@@ -344,7 +311,8 @@ def main() -> None:
     series = measure(p, args.runs)
     print_results(series, args.messages)
     if args.profile:
-        profile_bus(p, top=25)
+        title = "one KafkaBus run (includes the untimed join and warm-up)"
+        print(profile(lambda: bus_batched(p), title))
     del holder
 
 

@@ -21,20 +21,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import cProfile
-import gc
-import io
 import os
-import pstats
-import statistics
 import uuid
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import nats
 from bus_throughput import make_ticks
-from machine import Stopwatch, describe_machine, parse_count
+from machine import Sample, Series, Stopwatch, describe_machine, parse_count, profile
 from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
 
 from tickmesh.bus.backends.nats import NatsBus
@@ -55,18 +50,7 @@ class Params:
     partitions: int
 
 
-@dataclass
-class Series:
-    label: str
-    seconds: list[float] = field(default_factory=list)
-    gc_seconds: list[float] = field(default_factory=list)
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.seconds)
-
-
-Scenario = Callable[[Params], Coroutine[Any, Any, tuple[float, float]]]
+Scenario = Callable[[Params], Coroutine[Any, Any, Sample]]
 
 
 def out_of_order(n: int, got: str) -> AssertionError:
@@ -76,7 +60,7 @@ def out_of_order(n: int, got: str) -> AssertionError:
 # --- NatsBus ---------------------------------------------------------------------------------
 
 
-async def bus_batched(p: Params) -> tuple[float, float]:
+async def bus_batched(p: Params) -> Sample:
     events, total, size = p.events, len(p.events), p.batch
     bus = NatsBus.from_url(f"{p.url}?partitions={p.partitions}", prefix=_unique("bench"))
     await bus.start()
@@ -105,13 +89,13 @@ async def bus_batched(p: Params) -> tuple[float, float]:
         await sub.close()
         await bus.purge()
         await bus.close()
-    return sw.seconds, sw.gc_seconds
+    return Sample(sw.seconds, sw.gc_seconds)
 
 
 # --- raw nats-py -----------------------------------------------------------------------------
 
 
-async def raw_batched(p: Params, dedup_header: bool = True) -> tuple[float, float]:
+async def raw_batched(p: Params, dedup_header: bool = True) -> Sample:
     events, total, size = p.events, len(p.events), p.batch
     nc = await nats.connect(p.url)
     js = nc.jetstream()
@@ -149,10 +133,10 @@ async def raw_batched(p: Params, dedup_header: bool = True) -> tuple[float, floa
     finally:
         await js.delete_stream(name)
         await nc.close()
-    return sw.seconds, sw.gc_seconds
+    return Sample(sw.seconds, sw.gc_seconds)
 
 
-async def raw_batched_no_header(p: Params) -> tuple[float, float]:
+async def raw_batched_no_header(p: Params) -> Sample:
     return await raw_batched(p, dedup_header=False)
 
 
@@ -175,9 +159,7 @@ def measure(p: Params, runs: int) -> dict[str, Series]:
     series = {label: Series(label) for label, _ in SCENARIOS}
     for _ in range(runs):
         for label, scenario in SCENARIOS:
-            seconds, gc_seconds = asyncio.run(scenario(p))
-            series[label].seconds.append(seconds)
-            series[label].gc_seconds.append(gc_seconds)
+            series[label].samples.append(asyncio.run(scenario(p)))
     return series
 
 
@@ -185,24 +167,12 @@ def print_table(series: dict[str, Series], total: int) -> None:
     print(f"{'side':<44} {'msgs/s':>10} {'median s':>9} {'gc s':>6}  runs s")
     for label, _ in SCENARIOS:
         s = series[label]
-        runs = " ".join(f"{x:.3f}" for x in s.seconds)
-        gc_s = statistics.median(s.gc_seconds)
+        runs = " ".join(f"{x.seconds:.3f}" for x in s.samples)
+        gc_s = s.median_gc
         print(f"{label:<44} {total / s.median:>10,.0f} {s.median:>9.3f} {gc_s:>6.3f}  {runs}")
     ratio = series[BUS].median / series[RAW].median
     verdict = "MET" if ratio <= 1.5 else "NOT MET"
     print(f"\nNatsBus time / raw nats-py time (batched): {ratio:.2f}x  goal <= 1.5x: {verdict}")
-
-
-def profile_bus(p: Params, top: int) -> None:
-    profiler = cProfile.Profile()
-    gc.collect()
-    profiler.enable()
-    asyncio.run(bus_batched(p))
-    profiler.disable()
-    out = io.StringIO()
-    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(top)
-    print("\ncProfile of one batched NatsBus run (sorted by own time):")
-    print(out.getvalue())
 
 
 def main() -> None:
@@ -228,7 +198,7 @@ def main() -> None:
     series = measure(p, args.runs)
     print_table(series, args.messages)
     if args.profile:
-        profile_bus(p, top=25)
+        print(profile(lambda: bus_batched(p), "one batched NatsBus run"))
 
 
 if __name__ == "__main__":

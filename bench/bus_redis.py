@@ -22,19 +22,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import cProfile
-import gc
-import io
-import pstats
-import statistics
 import uuid
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
 from bus_throughput import make_ticks, out_of_order
-from machine import Stopwatch, describe_machine, memory_line, parse_count
+from machine import Sample, Series, Stopwatch, describe_machine, memory_line, parse_count, profile
 
 from tickmesh.bus.backends.redis import RedisBus
 from tickmesh.bus.base import Outgoing, SubscribeOptions
@@ -55,26 +50,6 @@ class Params:
     url: str
     events: list[Tick]
     batch: int
-
-
-@dataclass
-class Sample:
-    seconds: float
-    gc_seconds: float
-
-
-@dataclass
-class Series:
-    label: str
-    samples: list[Sample] = field(default_factory=list)
-
-    @property
-    def median(self) -> float:
-        return statistics.median(s.seconds for s in self.samples)
-
-    @property
-    def median_gc(self) -> float:
-        return statistics.median(s.gc_seconds for s in self.samples)
 
 
 Scenario = Callable[[Params], Coroutine[Any, Any, Sample]]
@@ -186,19 +161,6 @@ def print_table(series: dict[str, Series], total: int) -> None:
     )
 
 
-def profile_bus(p: Params, top: int) -> None:
-    """One profiled bus run: where the time goes, by own time."""
-    profiler = cProfile.Profile()
-    gc.collect()
-    profiler.enable()
-    asyncio.run(bus_batched(p))
-    profiler.disable()
-    out = io.StringIO()
-    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(top)
-    print("\ncProfile of one batched RedisBus run (sorted by own time):")
-    print(out.getvalue())
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=parse_count, default=50_000)
@@ -220,7 +182,7 @@ def main() -> None:
     print_table(series, args.messages)
     print(memory_line("after all runs"))
     if args.profile:
-        profile_bus(p, top=25)
+        print(profile(lambda: bus_batched(p), "one batched RedisBus run"))
 
 
 if __name__ == "__main__":

@@ -22,16 +22,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import cProfile
-import gc
-import io
-import pstats
-import statistics
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from machine import Stopwatch, describe_machine, parse_count
+from machine import Sample, Series, Stopwatch, describe_machine, parse_count, profile
 
 from tickmesh.bus.backends.memory import MemoryBus
 from tickmesh.bus.base import Outgoing, SubscribeOptions
@@ -51,27 +46,6 @@ class Params:
     events: list[Tick]
     batch: int
     retention: int
-
-
-@dataclass
-class Sample:
-    seconds: float
-    gc_seconds: float
-    note: str = ""
-
-
-@dataclass
-class Series:
-    label: str
-    samples: list[Sample] = field(default_factory=list)
-
-    @property
-    def median(self) -> float:
-        return statistics.median(s.seconds for s in self.samples)
-
-    @property
-    def median_gc(self) -> float:
-        return statistics.median(s.gc_seconds for s in self.samples)
 
 
 Scenario = Callable[[Params], Coroutine[Any, Any, Sample]]
@@ -283,20 +257,6 @@ def print_ratios(series: dict[str, Series]) -> None:
         print(f"{label}: GC {gc_share:.0%} of the time; {'; '.join(sorted(notes))}")
 
 
-def profile_bus(p: Params, top: int) -> None:
-    """One profiled batched bus run: where the time goes, by own time."""
-    profiler = cProfile.Profile()
-    gc.collect()
-    profiler.enable()
-    asyncio.run(bus_batched(p))
-    profiler.disable()
-    out = io.StringIO()
-    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(top)
-    print("\ncProfile of one batched MemoryBus run (sorted by own time; GC time lands on whichever")
-    print("call was allocating when a collection started):")
-    print(out.getvalue())
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=parse_count, default=200_000)
@@ -318,7 +278,8 @@ def main() -> None:
     print_table(series, args.messages)
     print_ratios(series)
     if args.profile:
-        profile_bus(p, top=18)
+        print(profile(lambda: bus_batched(p), "one batched MemoryBus run (GC time lands on "
+              "whichever call was allocating when a collection started)", top=18))
 
 
 if __name__ == "__main__":

@@ -6,12 +6,19 @@ Imported by the scripts next to it (``python bench/<name>.py`` puts ``bench/`` o
 
 from __future__ import annotations
 
+import asyncio
+import cProfile
 import gc
+import io
 import os
 import platform
+import pstats
 import resource
+import statistics
 import sys
 import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
@@ -90,3 +97,40 @@ def parse_count(text: str) -> int:
     scale = {"k": 1_000, "m": 1_000_000}.get(text[-1:], 1)
     digits = text[:-1] if scale != 1 else text
     return int(float(digits) * scale)
+
+
+@dataclass
+class Sample:
+    """One timed run."""
+
+    seconds: float
+    gc_seconds: float
+    note: str = ""
+
+
+@dataclass
+class Series:
+    """The runs of one scenario, reported by their median."""
+
+    label: str
+    samples: list[Sample] = field(default_factory=list)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(s.seconds for s in self.samples)
+
+    @property
+    def median_gc(self) -> float:
+        return statistics.median(s.gc_seconds for s in self.samples)
+
+
+def profile(run: Callable[[], Coroutine[Any, Any, object]], title: str, top: int = 25) -> str:
+    """cProfile of one run of the coroutine ``run()`` makes, by own time, titled."""
+    profiler = cProfile.Profile()
+    gc.collect()
+    profiler.enable()
+    asyncio.run(run())  # type: ignore[arg-type]
+    profiler.disable()
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(top)
+    return f"\ncProfile of {title} (sorted by own time):\n{out.getvalue()}"
