@@ -137,7 +137,9 @@ async def _start_api(platform: Any, settings: Any, serve: tuple[str, int]) -> An
         platform.host.run_until_idle()
 
     keyed = with_signing_key(settings)
-    app = create_app(platform.db, keyed, publish_command=publish_command)
+    app = create_app(
+        platform.db, keyed, publish_command=publish_command, strategies=platform.runner.status
+    )
     server = ApiServer(app, *serve)
     await server.start()
     return server

@@ -11,6 +11,7 @@ up) and ``audit`` (admin). CORS is off unless ``cors_origins`` lists origins.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 from typing import Any
@@ -22,9 +23,15 @@ from fastapi.responses import JSONResponse
 from tickmesh import __version__
 from tickmesh.api.auth import AccessTokens, Passwords
 from tickmesh.api.config import ApiSettings, signing_secret
-from tickmesh.api.deps import ApiContext, DatabaseUnavailableError, PublishCommand, require_role
+from tickmesh.api.deps import (
+    ApiContext,
+    DatabaseUnavailableError,
+    PublishCommand,
+    StrategySource,
+    require_role,
+)
 from tickmesh.api.ratelimit import LoginLimiter
-from tickmesh.api.routes import backtests, health, ops, reads, tokens
+from tickmesh.api.routes import backtests, health, ops, reads, strategies, tokens
 from tickmesh.api.schemas import Reason
 from tickmesh.config import Settings
 from tickmesh.core.clock import LiveClock
@@ -44,6 +51,7 @@ def create_app(
     runs_dir: Path | None = None,
     api: ApiSettings | None = None,
     publish_command: PublishCommand | None = None,
+    strategies: StrategySource | None = None,
 ) -> FastAPI:
     """The API over ``db`` (connected and migrated by the caller).
 
@@ -60,7 +68,8 @@ def create_app(
         docs_url="/docs",
         redoc_url=None,
     )
-    app.state.tickmesh = _context(db, settings, api, runs_dir, publish_command)
+    context = _context(db, settings, api, runs_dir, publish_command)
+    app.state.tickmesh = dataclasses.replace(context, strategies=strategies)
     _add_error_handlers(app)
     if api.cors_origins:
         app.add_middleware(
@@ -114,6 +123,7 @@ def _api_router() -> APIRouter:
     router.include_router(reads.router, dependencies=viewer, responses=_DENIALS)
     router.include_router(backtests.router, dependencies=viewer, responses=_DENIALS)
     router.include_router(ops.router, responses=_DENIALS)
+    router.include_router(strategies.router, responses=_DENIALS)
     return router
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordBearer
@@ -38,6 +38,10 @@ class DatabaseUnavailableError(Exception):
     """The database could not be reached; answered with 503 and the reason."""
 
 
+StrategySource = Callable[[], list[Any]]
+"""The running platform's strategy instances (``StrategyRunner.status``)."""
+
+
 @dataclass(frozen=True)
 class ApiContext:
     """Everything the routes share, built once by :func:`tickmesh.api.create_app`."""
@@ -52,6 +56,7 @@ class ApiContext:
     publish_command: PublishCommand | None
     clock: Clock
     ids: IdGenerator
+    strategies: StrategySource | None = None
 
     def now_ns(self) -> int:
         return self.clock.now_ns()

@@ -57,7 +57,7 @@ async def halt(
     body: OpsIn | None = None,
 ) -> CommandOut:
     """Stop new orders in a namespace: the risk manager moves to HALTED."""
-    return await _send(ctx, caller, CommandType.HALT, body or OpsIn(), client_of(request))
+    return await send_command(ctx, caller, CommandType.HALT, body or OpsIn(), client_of(request))
 
 
 @router.post("/ops/resume", status_code=status.HTTP_202_ACCEPTED, responses=_OPS_RESPONSES)
@@ -68,7 +68,9 @@ async def resume(
     body: OpsIn | None = None,
 ) -> CommandOut:
     """Let a halted namespace trade again."""
-    return await _send(ctx, caller, CommandType.RESUME, body or OpsIn(), client_of(request))
+    return await send_command(
+        ctx, caller, CommandType.RESUME, body or OpsIn(), client_of(request)
+    )
 
 
 @router.get("/audit", dependencies=[Depends(require_role(Role.ADMIN))])
@@ -78,9 +80,15 @@ async def audit_trail(ctx: Ctx, query: Annotated[queries.AuditQuery, Query()]) -
         return await queries.audit_entries(conn, query)
 
 
-async def _send(
-    ctx: ApiContext, caller: Principal, kind: CommandType, body: OpsIn, client: str
+async def send_command(
+    ctx: ApiContext,
+    caller: Principal,
+    kind: CommandType,
+    body: OpsIn,
+    client: str,
+    args: dict[str, str] | None = None,
 ) -> CommandOut:
+    """Audit, publish and answer one operator command (503 when it cannot be sent)."""
     namespace = body.namespace or ctx.settings.namespace
     action = f"ops.{kind.value.lower()}"
     entry = await record(
@@ -90,7 +98,7 @@ async def _send(
     if ctx.publish_command is None:
         await finish(ctx, entry, AuditOutcome.FAILED, _detail(body.reason, "no bus attached"))
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail="no bus attached")
-    command = _command(ctx, caller, kind, namespace, body.reason)
+    command = _command(ctx, caller, kind, namespace, {**(args or {}), **_reason(body.reason)})
     try:
         await ctx.publish_command(command)
     except Exception as exc:  # any failure to send is reported, audited and answered with 503
@@ -106,8 +114,12 @@ async def _send(
     )  # fmt: skip
 
 
+def _reason(reason: str) -> dict[str, str]:
+    return {"reason": reason} if reason else {}
+
+
 def _command(
-    ctx: ApiContext, caller: Principal, kind: CommandType, namespace: str, reason: str
+    ctx: ApiContext, caller: Principal, kind: CommandType, namespace: str, args: dict[str, str]
 ) -> Command:
     now = ctx.now_ns()
     return Command(
@@ -117,7 +129,7 @@ def _command(
         source=SOURCE,
         namespace=namespace,
         command=kind,
-        args={"reason": reason} if reason else {},
+        args=args,
         issued_by=caller.username,
     )
 
