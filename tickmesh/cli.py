@@ -63,6 +63,10 @@ def run(
     api: Annotated[bool, typer.Option(help="Serve the REST API while running.")] = True,
     host: Annotated[str, typer.Option(help="API address; loopback unless you say.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="API port; 0 = any free.")] = 8000,
+    log_format: Annotated[
+        str,
+        typer.Option(envvar="TICKMESH_LOG_FORMAT", help="text, or json (one object per line)."),
+    ] = "text",
 ) -> None:
     """Run the whole platform in one process on the embedded defaults.
 
@@ -72,7 +76,12 @@ def run(
     settings = _settings(config, overrides)
     if speed is not None and speed < 0:
         raise _fail(f"--speed must be >= 0 (0 = as fast as possible), got {speed}")
-    logging.basicConfig(level=settings.log_level, stream=sys.stderr)
+    from tickmesh.services.logs import configure_logging
+
+    try:
+        configure_logging(settings.log_level, log_format)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
     logging.getLogger("alembic").setLevel(logging.WARNING)
     show_live = live and not as_json and sys.stdout.isatty()
     serve = (host, port) if api else None
@@ -140,9 +149,28 @@ async def _start_api(platform: Any, settings: Any, serve: tuple[str, int]) -> An
     app = create_app(
         platform.db, keyed, publish_command=publish_command, strategies=platform.runner.status
     )
+    _install_metrics(app, platform)
     server = ApiServer(app, *serve)
     await server.start()
     return server
+
+
+def _install_metrics(app: Any, platform: Any) -> None:
+    """``/metrics``: the platform's live state in Prometheus' text format."""
+    from tickmesh.api.metrics_route import install
+    from tickmesh.services.metrics import PlatformMetrics, build_registry
+
+    metrics = PlatformMetrics(
+        namespace=platform.namespace,
+        services=platform.services,
+        bus=platform.bus,
+        portfolio=platform.portfolio,
+        progress=platform.progress,
+        latency=platform.latency,
+        tick_to_fill=platform.tick_to_fill.histogram,
+        trading_state=lambda: platform.risk.state,
+    )
+    install(app, build_registry(metrics))
 
 
 def _print_summary(summary: dict[str, Any]) -> None:

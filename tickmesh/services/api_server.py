@@ -56,7 +56,9 @@ class ApiServer:
     def __init__(self, app: Any, host: str, port: int) -> None:
         self._socket = _bind(host, port)
         self.host, self.port = self._socket.getsockname()[:2]
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+        config = uvicorn.Config(
+            app, log_level="warning", access_log=False, lifespan="off", log_config=None
+        )
         self._server = _Server(config)
         self._task: asyncio.Task[None] | None = None
 

@@ -35,6 +35,7 @@ from tickmesh.services.bridge import BusBridge
 from tickmesh.services.cache_writer import CacheWriter
 from tickmesh.services.feed import FeedPlan, build_feed
 from tickmesh.services.market import BarsService
+from tickmesh.services.metrics import HandleLatency, TickToFill
 from tickmesh.services.recorder import RecorderService
 from tickmesh.services.runtime import Service, SyncHost
 from tickmesh.services.session import SessionPlan, fingerprint, plan_session
@@ -197,9 +198,13 @@ class Platform:
         ]
         if self.cache is not None:
             services.append(CacheWriter(self.cache, ns, market_tfs))
+        self.tick_to_fill = TickToFill(ns, market_tfs)
+        services.append(self.tick_to_fill)
         for service in services:
             self.host.add(service)
         self.services = services
+        self.latency = HandleLatency()
+        self.latency.attach_all(services)
         if self.bridge is not None:
             self.bridge.attach(self.bus, market_tfs)
 
