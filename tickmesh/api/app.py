@@ -21,6 +21,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
 from tickmesh import __version__
+from tickmesh.api import dashboard
 from tickmesh.api.auth import AccessTokens, Passwords
 from tickmesh.api.config import ApiSettings, signing_secret
 from tickmesh.api.deps import (
@@ -81,6 +82,7 @@ def create_app(
         )
     app.include_router(health.router)
     app.include_router(_api_router())
+    dashboard.install(app)
     return app
 
 
