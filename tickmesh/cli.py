@@ -120,6 +120,7 @@ async def _run(
         return summary
     finally:
         if server is not None:
+            platform.hub.close("the server is stopping")
             await server.stop()
         await platform.close()
 
@@ -150,6 +151,9 @@ async def _start_api(platform: Any, settings: Any, serve: tuple[str, int]) -> An
         platform.db, keyed, publish_command=publish_command, strategies=platform.runner.status
     )
     _install_metrics(app, platform)
+    from tickmesh.api.stream import install as install_stream
+
+    install_stream(app, platform.hub)
     server = ApiServer(app, *serve)
     await server.start()
     return server

@@ -77,7 +77,7 @@ def create_app(
             CORSMiddleware,
             allow_origins=list(api.cors_origins),
             allow_methods=["GET", "POST"],
-            allow_headers=["Authorization", "Content-Type"],
+            allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
             max_age=600,
         )
     app.include_router(health.router)

@@ -57,7 +57,12 @@ class ApiServer:
         self._socket = _bind(host, port)
         self.host, self.port = self._socket.getsockname()[:2]
         config = uvicorn.Config(
-            app, log_level="warning", access_log=False, lifespan="off", log_config=None
+            app,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            log_config=None,
+            timeout_graceful_shutdown=5,
         )
         self._server = _Server(config)
         self._task: asyncio.Task[None] | None = None

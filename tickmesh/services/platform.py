@@ -34,6 +34,7 @@ from tickmesh.risk import PositionRecord, RiskManager, RiskSnapshot
 from tickmesh.services.bridge import BusBridge
 from tickmesh.services.cache_writer import CacheWriter
 from tickmesh.services.feed import FeedPlan, build_feed
+from tickmesh.services.hub import HubService, StreamHub
 from tickmesh.services.market import BarsService
 from tickmesh.services.metrics import HandleLatency, TickToFill
 from tickmesh.services.recorder import RecorderService
@@ -136,6 +137,7 @@ class Platform:
         self.bus = MemoryBus(partitions=1, retention=64)
         self.host = SyncHost(self.bus)
         self._stop = asyncio.Event()
+        self.hub = StreamHub()
         self._build()
 
     # --- assembly -----------------------------------------------------------------------------
@@ -199,7 +201,7 @@ class Platform:
         if self.cache is not None:
             services.append(CacheWriter(self.cache, ns, market_tfs))
         self.tick_to_fill = TickToFill(ns, market_tfs)
-        services.append(self.tick_to_fill)
+        services += [self.tick_to_fill, HubService(self.hub, ns, market_tfs)]
         for service in services:
             self.host.add(service)
         self.services = services
