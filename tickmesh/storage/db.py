@@ -12,6 +12,8 @@ fresh database do not both try to create the tables.
 from __future__ import annotations
 
 import importlib
+import sqlite3
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -39,6 +41,7 @@ _DRIVERS = {
     "postgresql+asyncpg": "postgresql+asyncpg",
 }
 _BEGIN_MODE = "tickmesh_sqlite_begin"
+_BUSY_TIMEOUT_MS = 30_000
 # libpq's sslmode values, which asyncpg takes as its ``ssl`` argument.
 _SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 # URL query options the asyncpg dialect passes through correctly (``host`` names a socket folder).
@@ -222,9 +225,30 @@ def _downgrade(connection: Connection, revision: str) -> None:
 def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.close()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        _use_wal(cursor)
+    finally:
+        cursor.close()
+
+
+def _use_wal(cursor: Any) -> None:
+    """Switch the file to WAL once (the mode is stored in the file). The switch needs the file to
+    itself: while another connection of a fresh file holds a transaction SQLite answers "locked"
+    at once, whatever the busy timeout, so it is retried until that transaction ends."""
+    deadline = time.monotonic() + _BUSY_TIMEOUT_MS / 1000
+    while True:
+        cursor.execute("PRAGMA journal_mode")
+        if str(cursor.fetchone()[0]).lower() == "wal":
+            return
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _begin_sqlite_transaction(conn: Connection) -> None:
