@@ -25,10 +25,6 @@ app = typer.Typer(
 config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 
-_fail = fail
-_settings = load
-
-
 @app.command()
 def version() -> None:
     """Print the version."""
@@ -40,7 +36,7 @@ def config_show(config: ConfigOpt = None) -> None:
     """Print the effective configuration, secrets masked."""
     from tickmesh.config import render_config
 
-    typer.echo(render_config(_settings(config, {})))
+    typer.echo(render_config(load(config, {})))
 
 
 @app.command()
@@ -73,24 +69,24 @@ def run(
     With --bus, every event is also published on that bus (for tail, mirror, dashboards and other
     deployments) and operator commands published on its ops.commands are obeyed."""
     overrides = {"db_url": db, "namespace": namespace, "bus_url": bus, "bus_prefix": bus_prefix}
-    settings = _settings(config, overrides)
+    settings = load(config, overrides)
     if speed is not None and speed < 0:
-        raise _fail(f"--speed must be >= 0 (0 = as fast as possible), got {speed}")
+        raise fail(f"--speed must be >= 0 (0 = as fast as possible), got {speed}")
     from tickmesh.services.logs import configure_logging
 
     try:
         configure_logging(settings.log_level, log_format)
     except ValueError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     logging.getLogger("alembic").setLevel(logging.WARNING)
     show_live = live and not as_json and sys.stdout.isatty()
     serve = (host, port) if api else None
     try:
         summary = asyncio.run(_run(settings, show_live, until_exhausted, speed, serve))
     except (DataError, ConfigError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     except StateMismatchError as exc:
-        raise _fail(str(exc), code=3) from None
+        raise fail(str(exc), code=3) from None
     if as_json:
         typer.echo(json.dumps(summary, sort_keys=True))
     else:

@@ -125,13 +125,12 @@ def open_limits(all_in_fraction: float = 1.0) -> RiskLimits:
 
 
 class _Recorder(Service):
-    """Keeps what the statistics need: fills, rejections, and equity after every bar time."""
+    """Keeps what the statistics need besides the equity curve: fills and rejections."""
 
     name = "backtest-recorder"
 
-    def __init__(self, portfolio: Portfolio) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.portfolio = portfolio
         self.fills: list[Fill] = []
         self.rejections: dict[str, int] = {}
 
@@ -186,7 +185,7 @@ class Backtest:
         share = cfg.position_fraction or 1.0 / instances
         limits = cfg.limits or open_limits(share)
         risk = RiskManager(limits, self._stamper("risk"), instruments)
-        self.recorder = _Recorder(self.portfolio)
+        self.recorder = _Recorder()
         for service in (
             ExecutionService(engine, NAMESPACE, tfs),
             PortfolioService(self.portfolio, NAMESPACE, tfs, snapshot_interval_ns=span),

@@ -19,27 +19,9 @@ pytestmark = pytest.mark.filterwarnings("ignore:DatetimeIndex.dayofweek is depre
 
 bt = pytest.importorskip("backtesting", reason="backtesting.py is the parity reference")
 pd = pytest.importorskip("pandas")
-from backtesting.lib import crossover  # noqa: E402
-from backtesting.test import EURUSD, GOOG, SMA  # noqa: E402
+from backtesting.test import EURUSD, GOOG  # noqa: E402
 
-
-class SmaCross(bt.Strategy):  # type: ignore[misc,name-defined]
-    """backtesting.py's own example, as its README shows it."""
-
-    n1 = 10
-    n2 = 20
-
-    def init(self) -> None:
-        self.sma1 = self.I(SMA, self.data.Close, self.n1)
-        self.sma2 = self.I(SMA, self.data.Close, self.n2)
-
-    def next(self) -> None:
-        if crossover(self.sma1, self.sma2):
-            self.position.close()
-            self.buy()
-        elif crossover(self.sma2, self.sma1):
-            self.position.close()
-            self.sell()
+from .test_vectorized import native_sma_cross  # noqa: E402
 
 
 def candles(frame: Any) -> Candles:
@@ -62,7 +44,8 @@ def ours(frame: Any, symbol: str, timeframe: str, commission: float) -> Any:
 
 def reference(frame: Any, commission: float) -> Any:
     with pytest.warns(UserWarning, match="trades remain open"):
-        return bt.Backtest(frame, SmaCross, cash=10_000, commission=commission).run()
+        strategy = native_sma_cross(long_only=False)
+        return bt.Backtest(frame, strategy, cash=10_000, commission=commission).run()
 
 
 def trade_rows(result: Any) -> list[tuple[Any, ...]]:
