@@ -43,8 +43,8 @@ def ours(frame: Any, symbol: str, timeframe: str, commission: float) -> Any:
 
 
 def reference(frame: Any, commission: float) -> Any:
+    strategy = native_sma_cross(long_only=False)
     with pytest.warns(UserWarning, match="trades remain open"):
-        strategy = native_sma_cross(long_only=False)
         return bt.Backtest(frame, strategy, cash=10_000, commission=commission).run()
 
 
