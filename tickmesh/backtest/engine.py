@@ -10,15 +10,17 @@ on that bar. Limit orders therefore only match at the open in a bar backtest.
 
 from __future__ import annotations
 
-import heapq
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from tickmesh import topics
-from tickmesh.adapters.feeds.files import bar_events
+from tickmesh.adapters.feeds.files import OhlcvColumns
 from tickmesh.analytics import BacktestStats, Trade, TradeBuilder, compute_stats
 from tickmesh.analytics.trades import OpenTrade
 from tickmesh.bus.backends.memory import MemoryBus
@@ -28,6 +30,7 @@ from tickmesh.core.stamp import Stamper
 from tickmesh.execution import PaperConfig, PaperMatchingEngine
 from tickmesh.model.events import (
     Bar,
+    BarBatch,
     Event,
     Fill,
     OrderDenied,
@@ -70,6 +73,9 @@ class BacktestConfig:
 
     With several strategy instances each entry commits ``position_fraction`` of equity (default
     an equal share, 1 / instances), so one instance cannot starve the others of cash.
+
+    ``fast_forward`` lets runs of bars on which no service acts travel as one
+    :class:`~tickmesh.model.BarBatch` (same result, many times faster; see the module's doc).
     """
 
     strategies: Sequence[StrategySpec]
@@ -82,6 +88,7 @@ class BacktestConfig:
     allow_short: bool = True
     position_fraction: float | None = None
     limits: RiskLimits | None = None
+    fast_forward: bool = True
 
     def instrument(self, symbol: str) -> Instrument:
         return Instrument(
@@ -206,27 +213,59 @@ class Backtest:
         return runner
 
     def run(self, progress: Callable[[int, int], None] | None = None) -> BacktestResult:
-        """Replay every bar; ``progress(done, total)`` is called every 4096 bars."""
+        """Replay every bar; ``progress(done, total)`` is called about every 4096 bars."""
         started = time.perf_counter()
-        equity: list[tuple[int, Decimal]] = []
-        total = sum(len(c) for c in self.data.values())
+        series = self._series()
+        times = np.unique(np.concatenate([b.ts_open for b in series.values()] or [_NO_TIMES]))
+        total = sum(len(b) for b in series.values())
         self.host.start()
-        self._opening_snapshot()
-        done = 0
-        for ts_open, group in _by_time(self._bars()):
-            for tick in (_open_print(bar) for bar in group):
-                self._publish(topics.MARKET_TICKS, tick)
-            for bar in group:
-                self._publish(topics.bars(bar.timeframe), bar)
-            equity.append((ts_open, self.portfolio.equity))
-            done += len(group)
-            if progress is not None and done % 4096 < len(group):
-                progress(done, total)
+        self._opening_snapshot(int(times[0]) if len(times) else 0)
+        services = self.host.services
+        for service in services:
+            service.prepare_replay(series)
+        replay = _Replay(series, self._stampers(series))
+        equity: list[tuple[int, Decimal]] = []
+        pos, reported = 0, 0
+        while pos < len(times):
+            ts = int(times[pos])
+            quiet = min(s.quiet_until(ts) for s in services) if self.config.fast_forward else ts
+            if quiet > ts:
+                end = int(np.searchsorted(times, quiet))
+                self._fast_forward(replay, times[pos:end], equity)
+            else:
+                end = pos + 1
+                self._step(replay, ts, equity)
+            pos = end
+            if progress is not None and replay.done - reported >= 4096:
+                reported = replay.done
+                progress(replay.done, total)
         return self._result(equity, total, time.perf_counter() - started)
 
-    def _opening_snapshot(self) -> None:
+    def _step(self, replay: _Replay, ts_open: int, equity: list[tuple[int, Decimal]]) -> None:
+        """One time step bar by bar: every symbol's open print, then every symbol's bar."""
+        group = replay.bars_at(ts_open)
+        for bar in group:
+            self._publish(topics.MARKET_TICKS, _open_print(bar))
+        for bar in group:
+            self._publish(topics.bars(bar.timeframe), bar)
+        equity.append((ts_open, self.portfolio.equity))
+
+    def _fast_forward(
+        self, replay: _Replay, times: npt.NDArray[np.int64], equity: list[tuple[int, Decimal]]
+    ) -> None:
+        """A run of time steps on which no service acts, as one batch per symbol."""
+        batches = replay.batches_until(int(times[-1]))
+        if len(batches) == 1 and len(batches[0]) == len(times):
+            marks: dict[str, Sequence[float]] = {batches[0].symbol: batches[0].close.tolist()}
+        else:
+            marks = {b.symbol: _aligned(times, b) for b in batches}
+        path = self.portfolio.equity_path(marks)
+        equity.extend(zip(times.tolist(), path, strict=True))
+        for batch in batches:
+            self._publish(topics.bars(batch.timeframe), batch)
+
+    def _opening_snapshot(self, first: int) -> None:
         """Risk sizes from the equity it last saw: show it the starting equity."""
-        first = min((int(c.ts_open[0]) for c in self.data.values() if len(c)), default=0)
         self.clock.advance_to(first)
         self.bus.publish_nowait(topics.portfolio(NAMESPACE), self.portfolio.snapshot(first))
         self.host.run_until_idle()
@@ -236,22 +275,23 @@ class Backtest:
         self.bus.publish_nowait(topic, event, event.symbol)  # type: ignore[attr-defined]
         self.host.run_until_idle()
 
-    def _bars(self) -> Iterator[Bar]:
+    def _series(self) -> dict[str, BarBatch]:
         tf = self.config.timeframe
         span = topics.timeframe_seconds(tf) * _NS
-        streams = [
-            bar_events(candles, symbol, tf, span, self._stamper(f"feed:{symbol}"))
+        return {
+            symbol: _batch(symbol, tf, span, candles, 0, len(candles))
             for symbol, candles in sorted(self.data.items())
-        ]
-        return heapq.merge(*streams, key=lambda bar: bar.ts_open)
+            if len(candles)
+        }
+
+    def _stampers(self, series: Mapping[str, BarBatch]) -> dict[str, Stamper]:
+        return {symbol: self._stamper(f"feed:{symbol}") for symbol in series}
 
     def _result(
         self, equity: list[tuple[int, Decimal]], bars: int, elapsed: float
     ) -> BacktestResult:
         times = [ts for ts, _ in equity]
-        builder = TradeBuilder(
-            {s: self.config.instrument(s) for s in self.data}, bar_times=times
-        )
+        builder = TradeBuilder({s: self.config.instrument(s) for s in self.data}, bar_times=times)
         trades = [t for f in self.recorder.fills if (t := builder.apply(f)) is not None]
         closes = self._closes()
         stats = compute_stats(equity, trades, closes)
@@ -275,15 +315,80 @@ class Backtest:
         return list(zip(times, closes, strict=True))
 
 
-def _by_time(bars: Iterator[Bar]) -> Iterator[tuple[int, list[Bar]]]:
-    group: list[Bar] = []
-    for bar in bars:
-        if group and bar.ts_open != group[0].ts_open:
-            yield group[0].ts_open, group
-            group = []
-        group.append(bar)
-    if group:
-        yield group[0].ts_open, group
+_NO_TIMES = np.empty(0, np.int64)
+
+
+def _batch(symbol: str, tf: str, span: int, cols: OhlcvColumns, start: int, stop: int) -> BarBatch:
+    ts_open = cols.ts_open[start:stop]
+    last = int(ts_open[-1]) + span if stop > start else 0
+    return BarBatch(
+        event_id=f"{symbol}:{tf}:{start}:{stop}",
+        ts_event=last,
+        ts_init=last,
+        source="backtest",
+        symbol=symbol,
+        timeframe=tf,
+        ts_open=ts_open,
+        open=cols.open[start:stop],
+        high=cols.high[start:stop],
+        low=cols.low[start:stop],
+        close=cols.close[start:stop],
+        volume=cols.volume[start:stop],
+    )
+
+
+def _aligned(times: npt.NDArray[np.int64], bars: BarBatch) -> list[float]:
+    """``bars.close`` on the time steps ``times``, NaN on steps where the symbol has no bar."""
+    out = np.full(len(times), np.nan)
+    out[np.searchsorted(times, bars.ts_open)] = bars.close
+    return out.tolist()
+
+
+class _Replay:
+    """Where each symbol's replay stands: the next bar to hand out, one by one or in runs."""
+
+    def __init__(self, series: Mapping[str, BarBatch], stampers: Mapping[str, Stamper]) -> None:
+        self._series = series
+        self._stampers = stampers
+        self._next = dict.fromkeys(series, 0)
+        self.done = 0
+
+    def bars_at(self, ts_open: int) -> list[Bar]:
+        """Every symbol's bar opening at ``ts_open``, by symbol."""
+        bars: list[Bar] = []
+        for symbol, cols in self._series.items():
+            k = self._next[symbol]
+            if k < len(cols) and int(cols.ts_open[k]) == ts_open:
+                span = cols.ts_event - int(cols.ts_open[-1])
+                bars.append(
+                    Bar(
+                        **self._stampers[symbol](ts_open + span),
+                        symbol=symbol,
+                        timeframe=cols.timeframe,
+                        ts_open=ts_open,
+                        open=float(cols.open[k]),
+                        high=float(cols.high[k]),
+                        low=float(cols.low[k]),
+                        close=float(cols.close[k]),
+                        volume=float(cols.volume[k]),
+                    )
+                )
+                self._next[symbol] = k + 1
+        self.done += len(bars)
+        return bars
+
+    def batches_until(self, last_open: int) -> list[BarBatch]:
+        """Every symbol's bars opening up to ``last_open``, one batch per symbol that has any."""
+        batches: list[BarBatch] = []
+        for symbol, cols in self._series.items():
+            k = self._next[symbol]
+            stop = int(np.searchsorted(cols.ts_open, last_open, "right"))
+            if stop > k:
+                span = cols.ts_event - int(cols.ts_open[-1])
+                batches.append(_batch(symbol, cols.timeframe, span, cols, k, stop))
+                self._next[symbol] = stop
+                self.done += stop - k
+        return batches
 
 
 def _open_print(bar: Bar) -> Tick:

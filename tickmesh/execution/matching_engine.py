@@ -112,6 +112,15 @@ class PaperMatchingEngine:
 
     # --- market data ----------------------------------------------------------------------
 
+    @property
+    def working_orders(self) -> int:
+        return len(self._working)
+
+    def fast_forward(self, symbol: str, last: float) -> None:
+        """The state after market events on ``symbol`` ending at price ``last``, with no
+        working order to match (a replay checks): only the last price moves."""
+        self._last_price[symbol] = market_price(self.instrument(symbol), last)
+
     def on_tick(self, tick: Tick) -> list[Event]:
         return self._on_touch(touch_from_tick(tick), self._config.matches_ticks)
 

@@ -7,6 +7,7 @@ Decimal (encoded as strings on the wire, so they round-trip exactly).
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import msgspec
 
@@ -78,6 +79,30 @@ class Bar(Event, frozen=True, kw_only=True):
     close: float
     volume: float
     trade_count: int = 0
+
+
+class BarBatch(Event, frozen=True, kw_only=True):
+    """Consecutive bars of one symbol as columns, for a replay that fast-forwards through bars
+    on which no service acts (see :mod:`tickmesh.backtest.engine`).
+
+    A service must leave the state that the bars one by one would leave, each bar preceded by
+    its open as a trade print, as the backtest feeds them. The columns are numpy arrays
+    (``ts_open`` int64 ns, the prices and volume float64), so a batch lives on the in-process
+    bus only: it is not in :data:`AnyEvent` and never encoded. ``ts_event`` is the last bar's
+    close time.
+    """
+
+    symbol: str
+    timeframe: str
+    ts_open: Any
+    open: Any
+    high: Any
+    low: Any
+    close: Any
+    volume: Any
+
+    def __len__(self) -> int:
+        return len(self.ts_open)
 
 
 # --- trading flow (per namespace) ---------------------------------------------------------------

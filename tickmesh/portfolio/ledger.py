@@ -10,7 +10,7 @@ PnL as ``equity``; the namespace snapshot adds the starting cash.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import NamedTuple
 
@@ -154,6 +154,38 @@ class Portfolio:
         for p in self._positions.values():
             total += p.cash_flow + p.market_value(self._marks.get(p.symbol, ZERO))
         return total
+
+    def equity_path(self, marks: Mapping[str, Sequence[float]]) -> list[Decimal]:
+        """What :attr:`equity` would read after each of k steps, step j marking each symbol of
+        ``marks`` at its j-th price (NaN: not at that step); nothing changes here. Only open
+        positions are re-priced: a flat one is worth zero at any mark."""
+        steps = len(next(iter(marks.values()), ()))
+        positions = list(self._positions.values())
+        current = {symbol: self._marks.get(symbol, ZERO) for symbol in marks}
+        moving = [
+            (symbol, prices, self.instrument(symbol))
+            for symbol, prices in marks.items()
+            if symbol not in self._marks or any(p.quantity for p in positions if p.symbol == symbol)
+        ]
+        path: list[Decimal] = []
+        value: Decimal | None = None
+        for step in range(steps):
+            for symbol, prices, instrument in moving:
+                price = prices[step]
+                if not math.isnan(price):
+                    if math.isinf(price):
+                        raise ValueError(f"mark price for {symbol} must be finite, got {price!r}")
+                    current[symbol] = instrument.round_price(to_decimal(price))
+                    value = None
+            if value is None:
+                value = self.starting_cash
+                for p in positions:
+                    mark = current.get(p.symbol) if p.symbol in current else None
+                    if mark is None:
+                        mark = self._marks.get(p.symbol, ZERO)
+                    value += p.cash_flow + p.market_value(mark)
+            path.append(value)
+        return path
 
     # --- snapshots ------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from tickmesh.core.stamp import Stamper
 from tickmesh.model.enums import DenyReason, TradingState
 from tickmesh.model.events import (
     Bar,
+    BarBatch,
     Command,
     Event,
     OrderDenied,
@@ -89,6 +90,10 @@ class RiskManager:
 
     def on_bar(self, bar: Bar) -> list[Event]:
         self._market.on_bar(bar)
+        return []
+
+    def on_bar_batch(self, bars: BarBatch) -> list[Event]:
+        self._market.on_bar_batch(bars)
         return []
 
     def on_order_event(self, ev: OrderEvent) -> list[Event]:

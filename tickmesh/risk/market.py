@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from tickmesh.model.events import Bar, Tick
+import numpy as np
+
+from tickmesh.model.events import Bar, BarBatch, Tick
 from tickmesh.strategies.indicators import ATR
 
 
@@ -31,6 +33,28 @@ class MarketView:
         self._last_bar_ts[key] = bar.ts_event
         atr = self._atr.setdefault(key, ATR(self._atr_period))
         atr.update(bar.high, bar.low, bar.close)
+
+    def on_bar_batch(self, bars: BarBatch) -> None:
+        """Each bar's open print, then the bar, in turn (see :class:`BarBatch`)."""
+        if not len(bars):
+            return
+        symbol, last_ts = bars.symbol, bars.ts_event
+        if last_ts >= self._data_ts.get(symbol, last_ts):
+            self._data_ts[symbol] = last_ts
+            last = float(bars.close[-1])
+            if not last > 0:  # the last positive print, opens and closes interleaved
+                prices = np.column_stack((bars.open, bars.close)).ravel()
+                positive = np.flatnonzero(prices > 0)
+                last = float(prices[positive[-1]]) if positive.size else 0.0
+            if last > 0:
+                self._price[symbol] = last
+        key = (symbol, bars.timeframe)
+        span = last_ts - int(bars.ts_open[-1])
+        first = int(np.searchsorted(bars.ts_open, self._last_bar_ts.get(key, -1) - span, "right"))
+        if first < len(bars):
+            self._last_bar_ts[key] = last_ts
+            atr = self._atr.setdefault(key, ATR(self._atr_period))
+            atr.extend(bars.high[first:], bars.low[first:], bars.close[first:])
 
     def price(self, symbol: str) -> float | None:
         return self._price.get(symbol)

@@ -14,16 +14,20 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from tickmesh import topics
 from tickmesh.bus.backends.memory import MemoryBus
 from tickmesh.bus.base import Bus, Delivery, Outgoing, SubscribeOptions
 from tickmesh.core.errors import DecodeError, RetryableError
-from tickmesh.model.events import Event, Heartbeat
+from tickmesh.model.events import BarBatch, Event, Heartbeat
 
 log = logging.getLogger(__name__)
+
+QUIET_FOREVER = 1 << 62
+"""What :meth:`Service.quiet_until` returns when a service never needs bars one by one."""
+_MARKET = "market."
 
 
 class DedupWindow:
@@ -79,6 +83,7 @@ class Service(abc.ABC):
     def __init__(self) -> None:
         self.stats = ServiceStats()
         self.dedup = DedupWindow()
+        self._reads_market: bool | None = None
 
     @abc.abstractmethod
     def inputs(self) -> list[str]:
@@ -97,6 +102,23 @@ class Service(abc.ABC):
     def status(self) -> dict[str, object]:
         """Service-specific state for the live view and heartbeats."""
         return {}
+
+    # --- fast-forward, for replays (see tickmesh.backtest.engine) ----------------------------
+
+    def prepare_replay(self, series: Mapping[str, BarBatch]) -> None:  # noqa: B027 - optional
+        """Called once before a replay of ``series`` (symbol -> all its bars) that may hand
+        this service runs of bars as :class:`BarBatch` events."""
+
+    def quiet_until(self, ts: int) -> int:
+        """In such a replay: the earliest bar open time at or after ``ts`` from which this
+        service needs market events one by one. Bars before it may reach it as one
+        :class:`BarBatch`, after which it must be in the state the bars one by one would have
+        left, having published nothing for them. The default is safe: ``ts`` for a service that
+        reads market data (it never takes a batch), :data:`QUIET_FOREVER` otherwise."""
+        reads_market = self._reads_market
+        if reads_market is None:
+            reads_market = self._reads_market = any(t.startswith(_MARKET) for t in self.inputs())
+        return ts if reads_market else QUIET_FOREVER
 
     def process(self, topic: str, event: Event, *, dedup: bool = True) -> Sequence[Outgoing]:
         """Dedup, time and count one event around :meth:`handle`. ``dedup=False`` is for hosts

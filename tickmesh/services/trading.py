@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+
+import numpy as np
+import numpy.typing as npt
 
 from tickmesh import topics
 from tickmesh.bus.base import Outgoing
@@ -10,6 +13,7 @@ from tickmesh.execution import PaperMatchingEngine
 from tickmesh.model.enums import CommandType
 from tickmesh.model.events import (
     Bar,
+    BarBatch,
     Command,
     Event,
     OrderEvent,
@@ -23,7 +27,7 @@ from tickmesh.model.events import (
 )
 from tickmesh.portfolio import Portfolio
 from tickmesh.risk import RiskManager
-from tickmesh.services.runtime import Service
+from tickmesh.services.runtime import QUIET_FOREVER, Service
 from tickmesh.strategies import StrategyRunner
 
 
@@ -50,6 +54,7 @@ class StrategyService(NamespacedService):
         super().__init__(namespace)
         self.runner = runner
         self.timeframes = sorted(set(timeframes))
+        self._candidates: npt.NDArray[np.int64] | None = None
 
     def inputs(self) -> list[str]:
         return [
@@ -65,7 +70,20 @@ class StrategyService(NamespacedService):
             self.runner.on_fill(event.fill)
         elif isinstance(event, Command):
             return self._command(event)
+        elif isinstance(event, BarBatch):
+            return self.route(self.runner.fast_forward(event))
         return ()
+
+    def prepare_replay(self, series: Mapping[str, BarBatch]) -> None:
+        self._candidates = self.runner.candidate_times(series)
+
+    def quiet_until(self, ts: int) -> int:
+        """Until the next bar on which a strategy may emit (none known: every bar)."""
+        candidates = self._candidates
+        if candidates is None:
+            return ts
+        at = int(np.searchsorted(candidates, ts))
+        return int(candidates[at]) if at < len(candidates) else QUIET_FOREVER
 
     def _command(self, cmd: Command) -> list[Outgoing]:
         strategy_id = cmd.args.get("strategy_id", "")
@@ -127,7 +145,13 @@ class RiskService(NamespacedService):
             return self.route(m.on_portfolio(event))
         if isinstance(event, Command):
             return self.route(m.on_command(event))
+        if isinstance(event, BarBatch):
+            return self.route(m.on_bar_batch(event))
         return ()
+
+    def quiet_until(self, ts: int) -> int:
+        """Market data only updates prices and ATRs here: never needed one by one."""
+        return QUIET_FOREVER
 
     def status(self) -> dict[str, object]:
         return {"state": str(self.manager.state)}
@@ -168,7 +192,15 @@ class ExecutionService(NamespacedService):
             return self.route(self.engine.on_bar(event))
         if isinstance(event, Command) and event.command is CommandType.HALT:
             return self.route(self.engine.cancel_all(event.ts_event, "HALT"))
+        if isinstance(event, BarBatch) and len(event):
+            # open prints are ticks: the bars themselves are then not matched on
+            self._tick_symbols.add(event.symbol)
+            self.engine.fast_forward(event.symbol, float(event.open[-1]))
         return ()
+
+    def quiet_until(self, ts: int) -> int:
+        """While no order is working, market data only moves the last price."""
+        return ts if self.engine.working_orders else QUIET_FOREVER
 
 
 class PortfolioService(NamespacedService):
@@ -189,6 +221,7 @@ class PortfolioService(NamespacedService):
         self.timeframes = sorted(set(timeframes))
         self.snapshot_interval_ns = snapshot_interval_ns
         self._last_snapshot = -1
+        self._longest_bar = 0
         self.fills_applied = 0
 
     def inputs(self) -> list[str]:
@@ -208,11 +241,24 @@ class PortfolioService(NamespacedService):
             self.portfolio.mark(event.symbol, event.price)
         elif isinstance(event, Bar):
             self.portfolio.mark(event.symbol, event.close)
+        elif isinstance(event, BarBatch) and len(event):
+            self.portfolio.mark(event.symbol, float(event.close[-1]))
         else:
             return ()
         if event.ts_event - self._last_snapshot >= self.snapshot_interval_ns:
             return self._snapshot(event.ts_event)
         return ()
+
+    def prepare_replay(self, series: Mapping[str, BarBatch]) -> None:
+        self._longest_bar = max(
+            (topics.timeframe_seconds(bars.timeframe) * 1_000_000_000 for bars in series.values()),
+            default=0,
+        )
+
+    def quiet_until(self, ts: int) -> int:
+        """Until the bar during which the next timed snapshot falls due."""
+        due = self._last_snapshot + self.snapshot_interval_ns
+        return max(ts, due - self._longest_bar) if due < QUIET_FOREVER else QUIET_FOREVER
 
     def _snapshot(self, ts_event: int) -> list[Outgoing]:
         self._last_snapshot = ts_event

@@ -11,9 +11,12 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, ClassVar
 
+import numpy as np
+import numpy.typing as npt
+
 from tickmesh.core.decimal import ZERO
 from tickmesh.core.stamp import Stamper
-from tickmesh.model import Bar, Fill, Side, Signal, Tick
+from tickmesh.model import Bar, BarBatch, Fill, Side, Signal, Tick
 from tickmesh.strategies.parameters import Parameter
 from tickmesh.topics import timeframe_seconds
 
@@ -187,3 +190,18 @@ class Strategy:
 
     def on_tick(self, tick: Tick, ctx: StrategyContext) -> None:
         """Called for every trade of this instance's symbol. Default: ignore."""
+
+    # --- fast-forward, for replays ---------------------------------------------------------
+
+    def candidates(self, bars: BarBatch) -> npt.NDArray[np.int64] | None:
+        """The indexes of the bars in ``bars`` (this instance's whole series, from its first
+        bar) on which :meth:`on_bar` may emit a signal, whatever the position; or None, the
+        default, when the strategy cannot tell. A replay then hands every other bar to
+        :meth:`fast_forward` in runs instead of to :meth:`on_bar` one by one. Returning more
+        indexes than needed is safe; missing one is a wrong backtest."""
+        return None
+
+    def fast_forward(self, bars: BarBatch) -> None:
+        """Leave the state that :meth:`on_bar` with each of ``bars`` would leave; none of them
+        is a candidate. Required of strategies whose :meth:`candidates` returns indexes."""
+        raise NotImplementedError(f"strategy {self.name!r} cannot fast-forward")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Sequence
 
 
 def _check_period(n: int, minimum: int = 1) -> int:
@@ -47,6 +48,28 @@ class _RollingSum:
             self.total += x - (dropped or 0.0)
         return dropped
 
+    def extend(self, values: Sequence[float]) -> None:
+        """:meth:`push` every value in order, leaving the same state (window, sum and re-sum
+        phase, bit for bit) in O(n) rather than O(len(values)): once the window is full, only
+        the last exact re-sum and the pushes after it matter."""
+        n = self.window.maxlen or 0
+        done = 0
+        while done < len(values) and not self.full:
+            self.push(values[done])
+            done += 1
+        rest = len(values) - done
+        until_resum = n - self._since_refresh
+        if rest >= until_resum:
+            last_resum = done + until_resum + (rest - until_resum) // n * n
+            window = [*self.window, *values[max(done, last_resum - n) : last_resum]][-n:]
+            self.window.clear()
+            self.window.extend(window)
+            self.total = math.fsum(window)
+            self._since_refresh = 0
+            done = last_resum
+        for x in values[done:]:
+            self.push(x)
+
 
 class SMA:
     """Simple moving average of the last ``n`` values."""
@@ -59,6 +82,11 @@ class SMA:
 
     def update(self, x: float) -> float | None:
         self._sum.push(x)
+        return self.value
+
+    def extend(self, values: Sequence[float]) -> float | None:
+        """:meth:`update` with each value in order (same state, bit for bit), in O(n)."""
+        self._sum.extend(values)
         return self.value
 
     @property
@@ -151,6 +179,10 @@ class RSI:
         return 50.0 if total <= 0.0 else 100.0 * gain / total
 
 
+_COMPILED_FROM = 8
+"""Runs at least this long take the compiled path in ``extend``."""
+
+
 def true_range(high: float, low: float, prev_close: float) -> float:
     return max(high - low, abs(high - prev_close), abs(low - prev_close))
 
@@ -171,6 +203,21 @@ class ATR:
             self._avg.update(true_range(high, low, self._prev_close))
         self._prev_close = close
         return self.value
+
+    def extend(self, high: Sequence[float], low: Sequence[float], close: Sequence[float]) -> None:
+        """:meth:`update` with each bar in order (same state, bit for bit); long runs go through
+        a compiled loop that repeats the same float operations."""
+        if len(close) < _COMPILED_FROM:
+            for h, lo, c in zip(map(float, high), map(float, low), map(float, close), strict=True):
+                self.update(h, lo, c)
+            return
+        from tickmesh.strategies import kernels
+
+        avg = self._avg
+        avg.value, avg._count, avg._seed_sum, self._prev_close = kernels.atr_extend(
+            high, low, close, self.n, avg.alpha, avg.value, avg._count, avg._seed_sum,
+            self._prev_close,
+        )  # fmt: skip
 
     @property
     def ready(self) -> bool:
@@ -341,4 +388,9 @@ class Crossover:
         prev = self._prev
         self.up = prev is not None and prev[0] < prev[1] and a > b
         self.down = prev is not None and prev[0] > prev[1] and a < b
+        self._prev = (a, b)
+
+    def settle(self, a: float, b: float) -> None:
+        """The state after an update with ``a`` and ``b`` that crossed nothing."""
+        self.up = self.down = False
         self._prev = (a, b)

@@ -15,9 +15,11 @@ from decimal import Decimal
 from typing import Any
 
 import msgspec
+import numpy as np
+import numpy.typing as npt
 
 from tickmesh.core.stamp import Stamper
-from tickmesh.model import Bar, Event, Fill, ServiceError, Tick
+from tickmesh.model import Bar, BarBatch, Event, Fill, ServiceError, Tick
 from tickmesh.strategies.base import Strategy, StrategyContext
 from tickmesh.strategies.registry import get_strategy
 
@@ -166,6 +168,34 @@ class StrategyRunner:
         events: list[Event] = []
         for inst in self._by_symbol.get(tick.symbol, ()):
             events += self._call(inst, tick.price, tick.ts_event, inst.strategy.on_tick, tick)
+        return events
+
+    def candidate_times(self, series: Mapping[str, BarBatch]) -> npt.NDArray[np.int64] | None:
+        """For a replay of ``series`` (symbol -> its whole run of bars) into these instances,
+        fresh: the bar open times at which some instance may emit a signal (see
+        :meth:`Strategy.candidates`), sorted; None when an instance cannot tell."""
+        times: list[npt.NDArray[np.int64]] = [np.empty(0, np.int64)]
+        for inst in self._instances.values():
+            bars = series.get(inst.ctx.symbol)
+            if bars is None or bars.timeframe != inst.ctx.timeframe:
+                continue
+            index = inst.strategy.candidates(bars)
+            if index is None:
+                return None
+            times.append(np.asarray(bars.ts_open)[index])
+        return np.unique(np.concatenate(times))
+
+    def fast_forward(self, bars: BarBatch) -> list[Event]:
+        """Hand a run of bars on which no instance emits to every instance on that series."""
+        events: list[Event] = []
+        for inst in self._by_bar.get((bars.symbol, bars.timeframe), ()):
+            if inst.quarantined:
+                continue
+            inst.ctx.set_market(float(bars.close[-1]), bars.ts_event)
+            try:
+                inst.strategy.fast_forward(bars)
+            except Exception as exc:
+                events.append(self._failed(inst, exc, bars.ts_event))
         return events
 
     def on_fill(self, fill: Fill) -> None:

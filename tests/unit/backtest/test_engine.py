@@ -6,6 +6,7 @@ side by side with our engine on the data it ships.
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 from typing import Any
 
@@ -13,6 +14,8 @@ import numpy as np
 import pytest
 
 from tickmesh.backtest.engine import Backtest, BacktestConfig, StrategySpec
+from tickmesh.model import BarBatch
+from tickmesh.risk import RiskLimits
 from tickmesh.storage.candles import Candles
 
 pytestmark = pytest.mark.filterwarnings("ignore:DatetimeIndex.dayofweek is deprecated")
@@ -94,9 +97,7 @@ def test_sma_cross_trades_and_final_equity_equal_backtesting_py(
     assert result.stats.buy_hold_return_pct == pytest.approx(
         expected["Buy & Hold Return [%]"], rel=1e-9
     )
-    assert result.stats.max_drawdown_pct == pytest.approx(
-        expected["Max. Drawdown [%]"], rel=1e-6
-    )
+    assert result.stats.max_drawdown_pct == pytest.approx(expected["Max. Drawdown [%]"], rel=1e-6)
 
 
 def test_same_backtest_twice_gives_identical_trades_fills_and_stats() -> None:
@@ -133,3 +134,103 @@ def test_strategy_on_a_symbol_without_data_is_refused() -> None:
 
     with pytest.raises(ValueError, match="no data for symbol MSFT"):
         Backtest(config, {"GOOG": candles(GOOG)})
+
+
+# --- fast-forward: runs of quiet bars as one batch give the bar-by-bar result exactly -------------
+
+
+def both_ways(config: BacktestConfig, data: dict[str, Candles]) -> tuple[Any, Any, int]:
+    """The run bar by bar, the run fast-forwarded, and how many batches the latter used."""
+    slow = Backtest(dataclasses.replace(config, fast_forward=False), data).run()
+    fast_engine = Backtest(config, data)
+    batches = count_batches(fast_engine)
+    fast = fast_engine.run()
+    return slow, fast, batches[0]
+
+
+def count_batches(engine: Backtest) -> list[int]:
+    seen = [0]
+    strategies = next(s for s in engine.host.services if s.name == "strategies")
+    handle = strategies.handle
+
+    def counting(topic: str, event: Any) -> Any:
+        seen[0] += isinstance(event, BarBatch)
+        return handle(topic, event)
+
+    strategies.handle = counting  # type: ignore[method-assign]
+    return seen
+
+
+def assert_same_run(slow: Any, fast: Any) -> None:
+    assert fast.fills == slow.fills
+    assert fast.trades == slow.trades
+    assert fast.open_trades == slow.open_trades
+    assert fast.equity == slow.equity
+    assert [str(v) for _, v in fast.equity] == [str(v) for _, v in slow.equity]
+    assert fast.rejections == slow.rejections
+    assert fast.stats.to_dict() == slow.stats.to_dict()
+
+
+@pytest.mark.parametrize("allow_short", [False, True])
+@pytest.mark.parametrize("commission", ["0", "0.002"])
+def test_fast_forward_gives_the_bar_by_bar_fills_equity_and_stats_on_goog(
+    allow_short: bool, commission: str
+) -> None:
+    config = BacktestConfig(
+        strategies=[
+            StrategySpec(
+                "sma_cross", ["GOOG"], {"fast": 10, "slow": 20, "allow_short": allow_short}
+            )
+        ],
+        timeframe="1d",
+        commission=Decimal(commission),
+        allow_short=allow_short,
+    )
+
+    slow, fast, batches = both_ways(config, {"GOOG": candles(GOOG)})
+
+    assert batches > 50  # it really fast-forwarded
+    assert len(fast.trades) > 40
+    assert_same_run(slow, fast)
+
+
+def test_fast_forward_across_symbols_on_different_clocks_gives_the_bar_by_bar_result() -> None:
+    # a second hourly symbol half an hour off EURUSD's clock, missing every third bar
+    eur = candles(EURUSD.iloc[:3000])
+    kept = np.flatnonzero(np.arange(len(eur)) % 3 != 0)
+    other = eur.take(kept)
+    other = Candles(other.ts_open + 1_800_000_000_000, *(other.open, other.high, other.low),
+                    other.close * 1.1, other.volume)  # fmt: skip
+    data = {"EURUSD": eur, "OTHER": other}
+    config = BacktestConfig(
+        strategies=[
+            StrategySpec("sma_cross", ["EURUSD", "OTHER"], {"fast": 5, "slow": 30}),
+        ],
+        timeframe="1h",
+        cash=Decimal(100_000),
+    )
+
+    slow, fast, batches = both_ways(config, data)
+
+    assert batches > 20
+    assert {t.symbol for t in fast.trades} == {"EURUSD", "OTHER"}
+    assert_same_run(slow, fast)
+
+
+def test_fast_forward_with_risk_limits_and_a_strategy_that_cannot_skip_gives_the_same_result() -> (
+    None
+):
+    config = BacktestConfig(
+        strategies=[
+            StrategySpec("sma_cross", ["GOOG"], {"fast": 5, "slow": 20}),
+            StrategySpec("rsi_reversion", ["GOOG"], {"period": 14}),
+        ],
+        timeframe="1d",
+        cash=Decimal(100_000),
+        limits=RiskLimits(halt_at_drawdown_pct=0.3, sizing="all_in", all_in_fraction=0.5),
+    )
+
+    slow, fast, batches = both_ways(config, {"GOOG": candles(GOOG)})
+
+    assert batches == 0  # rsi_reversion cannot tell its quiet bars: every bar goes one by one
+    assert_same_run(slow, fast)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import math
 from decimal import Decimal
 
 import pytest
@@ -221,3 +222,33 @@ def test_net_positions_sum_strategies_per_symbol_and_drop_flat() -> None:
     portfolio.apply_fill(fill("c-2", Side.SELL, "1", "11", symbol="ETH"))
 
     assert portfolio.net_positions() == {"BTC": D(3)}
+
+
+def test_equity_path_reads_what_equity_reads_after_each_mark_and_changes_nothing() -> None:
+    nan = float("nan")
+    p = make_portfolio()
+    p.apply_fill(fill("a-1", Side.BUY, "0.5", "100.00", fee="0.10"))
+    p.apply_fill(fill("b-1", Side.SELL, "2", "10.00", symbol="ETH", strategy="s2"))
+    p.apply_fill(fill("c-1", Side.BUY, "1", "50.00", symbol="BTC", strategy="s3"))
+    p.apply_fill(fill("c-2", Side.SELL, "1", "51.00", symbol="BTC", strategy="s3"))
+    marks = {"BTC": [101.004, nan, 99.5, 98.0], "ETH": [nan, 11.0, 12.255, nan]}
+    before = p.equity
+
+    path = p.equity_path(marks)
+
+    assert p.equity == before
+    expected = []
+    for step in range(4):
+        for symbol, prices in marks.items():
+            if not math.isnan(prices[step]):
+                p.mark(symbol, prices[step])
+        expected.append(p.equity)
+    assert [str(v) for v in path] == [str(v) for v in expected]
+
+
+def test_equity_path_of_a_flat_book_is_its_cash_at_every_step() -> None:
+    p = make_portfolio("500")
+    p.apply_fill(fill("a-1", Side.BUY, "1", "100.00"))
+    p.apply_fill(fill("a-2", Side.SELL, "1", "110.00"))
+
+    assert p.equity_path({"BTC": [1.0, 2.0, 3.0]}) == [D("510.00")] * 3

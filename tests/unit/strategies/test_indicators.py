@@ -251,3 +251,62 @@ def test_crossover_is_strict_like_backtesting_py() -> None:
         (False, False),  # leaving a touch upwards: previous was not strictly below
         (False, True),
     ]
+
+
+# --- extend: a run of inputs at once leaves the state of the inputs one by one, bit for bit -------
+
+RUNS = st.lists(st.integers(0, 90), min_size=1, max_size=12)
+
+
+@given(st.lists(st.floats(1.0, 1000.0), max_size=400), st.integers(1, 40), RUNS)
+@SETTINGS
+def test_sma_extended_in_runs_equals_updated_one_by_one(
+    xs: list[float], n: int, runs: list[int]
+) -> None:
+    one, runs_sma = SMA(n), SMA(n)
+    for x in xs:
+        one.update(x)
+    done = 0
+    for size in [*runs, len(xs)]:
+        runs_sma.extend(xs[done : done + size])
+        done = min(len(xs), done + size)
+        if done < len(xs):  # interleave single updates, as a replay does
+            runs_sma.update(xs[done])
+            done += 1
+
+    assert runs_sma.value == one.value
+    assert list(runs_sma._sum.window) == list(one._sum.window)
+    assert runs_sma._sum.total == one._sum.total
+    assert runs_sma._sum._since_refresh == one._sum._since_refresh
+
+
+@given(st.lists(BAR, max_size=300), PERIODS, RUNS)
+@SETTINGS
+def test_atr_extended_in_runs_equals_updated_one_by_one(
+    bars: list[tuple[float, float, float]], n: int, runs: list[int]
+) -> None:
+    one, runs_atr = ATR(n), ATR(n)
+    for high, low, close in bars:
+        one.update(high, low, close)
+    columns = np.array(bars, dtype=np.float64).reshape(-1, 3)
+    done = 0
+    for size in [*runs, len(bars)]:
+        part = columns[done : done + size]
+        runs_atr.extend(part[:, 0], part[:, 1], part[:, 2])  # short runs loop, long ones compile
+        done = min(len(bars), done + size)
+
+    assert runs_atr.value == one.value
+    assert runs_atr._prev_close == one._prev_close
+    assert runs_atr._avg._count == one._avg._count
+    assert runs_atr._avg._seed_sum == one._avg._seed_sum
+
+
+def test_crossover_settled_reports_no_cross_and_compares_with_the_settled_values() -> None:
+    cross = Crossover()
+    cross.update(1.0, 2.0)
+    cross.settle(3.0, 2.0)
+
+    assert not cross.up
+    assert not cross.down
+    cross.update(1.0, 2.0)
+    assert cross.down
