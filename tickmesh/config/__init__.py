@@ -16,6 +16,7 @@ from tickmesh.config.settings import (
     Settings,
     StrategySettings,
     SyntheticSource,
+    TracingSettings,
 )
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "Settings",
     "StrategySettings",
     "SyntheticSource",
+    "TracingSettings",
     "load_settings",
     "render_config",
 ]

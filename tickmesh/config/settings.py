@@ -276,6 +276,20 @@ class ApiSettings(Section):
         return value
 
 
+class TracingSettings(Section):
+    """OpenTelemetry tracing through message headers (the ``otel`` extra); see
+    :mod:`tickmesh.services.tracing`. ``TICKMESH_OTEL=1`` switches it on too; the standard
+    ``OTEL_*`` variables configure the exporter, sampler and service name."""
+
+    enabled: bool = False
+    exporter: Literal["auto", "otlp", "console", "none"] = Field(
+        default="auto",
+        description="auto: OTLP when installed and an OTLP endpoint is set, else "
+        "OTEL_TRACES_EXPORTER, else none",
+    )
+    service_name: str = Field(default="tickmesh", min_length=1)
+
+
 # --- the whole document -----------------------------------------------------------------------
 
 
@@ -313,6 +327,7 @@ class Settings(BaseSettings):
     live: LiveSettings = Field(default_factory=LiveSettings)
     secrets: SecretSettings = Field(default_factory=SecretSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    tracing: TracingSettings = Field(default_factory=TracingSettings)
 
     @field_validator("namespace")
     @classmethod

@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from tickmesh import topics
 from tickmesh.bus.backends.memory import MemoryBus
 from tickmesh.bus.base import Bus, Outgoing, SubscribeOptions, Subscription
 from tickmesh.core.errors import DecodeError
 from tickmesh.model.events import Command, Event
+
+if TYPE_CHECKING:
+    from tickmesh.services.tracing import Tracing
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +30,11 @@ MAX_BUFFERED = 65_536
 
 
 class BusBridge:
-    def __init__(self, external: Bus, namespace: str, *, group: str = "") -> None:
+    def __init__(
+        self, external: Bus, namespace: str, *, group: str = "", tracing: Tracing | None = None
+    ) -> None:
         self.external = external
+        self.tracing = tracing
         self.namespace = namespace
         self.group = group or f"platform-{namespace}"
         self.forwarded = 0
@@ -39,7 +46,7 @@ class BusBridge:
         """Copy what the pipeline publishes on every topic but ``ops.commands`` (commands come
         from outside; copying them back out would loop)."""
         names = [t for t in self.topic_names(timeframes) if t != topics.OPS_COMMANDS]
-        bus.attach(names, "bridge", self._keep)
+        bus.attach(names, "bridge", self._keep if self.tracing is None else self._keep_traced)
         self._commands = self.external.subscribe(
             [topics.OPS_COMMANDS], self.group, "platform", SubscribeOptions(start="latest")
         )
@@ -71,6 +78,12 @@ class BusBridge:
     def _keep(self, topic: str, event: Event) -> None:
         self._buffer.append(Outgoing(topic, event, topics.key_for(event)))
 
+    def _keep_traced(self, topic: str, event: Event) -> None:
+        """As :meth:`_keep`, with the trace context the pipeline gave ``event`` in its headers."""
+        assert self.tracing is not None
+        headers = self.tracing.headers_for(event)
+        self._buffer.append(Outgoing(topic, event, topics.key_for(event), headers))
+
     async def flush(self) -> None:
         """Send everything kept so far, in order."""
         while self._buffer:
@@ -91,6 +104,8 @@ class BusBridge:
                 continue
             if isinstance(event, Command):
                 received.append(event)
+                if self.tracing is not None:
+                    self.tracing.adopt(event, delivery.headers)
             else:
                 log.warning("ignored a %s on %s", type(event).__name__, topics.OPS_COMMANDS)
             await delivery.ack()

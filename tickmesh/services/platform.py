@@ -40,6 +40,7 @@ from tickmesh.services.metrics import HandleLatency, TickToFill
 from tickmesh.services.recorder import RecorderService
 from tickmesh.services.runtime import Service, SyncHost
 from tickmesh.services.session import SessionPlan, fingerprint, plan_session
+from tickmesh.services.tracing import Tracing, setup_tracing
 from tickmesh.services.trading import (
     ExecutionService,
     PortfolioService,
@@ -123,8 +124,10 @@ class Platform:
         feed: FeedPlan,
         bridge: BusBridge | None = None,
         cache: Cache | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self.settings = settings
+        self.tracing = tracing
         self.bridge = bridge
         self.cache = cache
         self.db = db
@@ -135,7 +138,7 @@ class Platform:
         self.clock = SimulatedClock()
         # Handlers run synchronously and nothing replays this bus's log: keep it short.
         self.bus = MemoryBus(partitions=1, retention=64)
-        self.host = SyncHost(self.bus)
+        self.host = SyncHost(self.bus, tracing=tracing)
         self._stop = asyncio.Event()
         self.hub = StreamHub()
         self._build()
@@ -144,6 +147,7 @@ class Platform:
 
     @classmethod
     async def open(cls, settings: Settings) -> Platform:
+        tracing = setup_tracing(settings.tracing)
         feed = build_feed(settings)
         db = Database(settings.db_url)
         await db.connect()
@@ -154,14 +158,19 @@ class Platform:
             plan = await plan_session(
                 db, settings.namespace, settings.portfolio.starting_cash, fingerprint(parts)
             )
-            bridge = await _bridge(settings)
+            bridge = await _bridge(settings, tracing)
             cache = _cache(settings)
-            return cls(settings, db, plan, feed, bridge, cache)
+            platform = cls(settings, db, plan, feed, bridge, cache, tracing)
         except BaseException:
             if bridge is not None:
                 await bridge.close()
             await db.close()
+            if tracing is not None:
+                tracing.shutdown()
             raise
+        if tracing is not None:
+            tracing.correlate_logs()
+        return platform
 
     def _stamper(self, source: str) -> Stamper:
         seed = f"{self.plan.session.seed}:{source}"
@@ -323,6 +332,8 @@ class Platform:
                 await self.cache.close()
         finally:
             await self.db.close()
+            if self.tracing is not None:
+                self.tracing.shutdown()
 
     # --- reporting ----------------------------------------------------------------------------
 
@@ -377,7 +388,7 @@ def _cache(settings: Settings) -> Cache | None:
     return open_cache(settings.cache_url, settings.bus_prefix) if settings.cache_url else None
 
 
-async def _bridge(settings: Settings) -> BusBridge | None:
+async def _bridge(settings: Settings, tracing: Tracing | None = None) -> BusBridge | None:
     """A bridge to the configured bus, unless it is the in-process one."""
     if settings.bus_url.startswith("memory:"):
         return None
@@ -390,7 +401,7 @@ async def _bridge(settings: Settings) -> BusBridge | None:
             f"bus {_shown_url(settings.bus_url)} is unreachable ({type(exc).__name__}: {exc}); "
             "start it or pass another --bus"
         ) from exc
-    return BusBridge(external, settings.namespace)
+    return BusBridge(external, settings.namespace, tracing=tracing)
 
 
 def _shown_url(url: str) -> str:

@@ -16,12 +16,16 @@ import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from tickmesh import topics
 from tickmesh.bus.backends.memory import MemoryBus
 from tickmesh.bus.base import Bus, Delivery, Outgoing, SubscribeOptions
 from tickmesh.core.errors import DecodeError, RetryableError
 from tickmesh.model.events import BarBatch, Event, Heartbeat
+
+if TYPE_CHECKING:
+    from tickmesh.services.tracing import Tracing
 
 log = logging.getLogger(__name__)
 
@@ -169,25 +173,36 @@ class SyncHost:
 
     Every event reaches each service exactly once (a handler that raises is retried at once,
     then dead-lettered), so no event-id dedup is needed here; a resumed session replays into
-    fresh services and the store ignores what it already holds."""
+    fresh services and the store ignores what it already holds. With ``tracing``, each handler
+    runs in a span (see :mod:`tickmesh.services.tracing`); without, nothing is added per event."""
 
-    def __init__(self, bus: MemoryBus, max_deliver: int = 3) -> None:
+    def __init__(
+        self, bus: MemoryBus, max_deliver: int = 3, tracing: Tracing | None = None
+    ) -> None:
         self.bus = bus
         self.services: list[Service] = []
         self._max_deliver = max_deliver
+        self.tracing = tracing
 
     def add(self, service: Service) -> None:
         self.services.append(service)
+        tracing = self.tracing
 
         def handler(topic: str, event: Event) -> None:
             for message in service.process(topic, event, dedup=False):
+                self.bus.publish_nowait(message.topic, message.event, message.key)
+
+        def traced(topic: str, event: Event) -> None:
+            assert tracing is not None
+            for message in tracing.handle_local(service, topic, event):
                 self.bus.publish_nowait(message.topic, message.event, message.key)
 
         def on_dead(topic: str, event: Event | None, exc: BaseException) -> None:
             service.stats.dead_lettered += 1
             log.error("%s: message on %s dead-lettered: %s", service.name, topic, exc)
 
-        self.bus.attach(service.inputs(), service.name, handler, self._max_deliver, on_dead)
+        chosen = handler if tracing is None else traced
+        self.bus.attach(service.inputs(), service.name, chosen, self._max_deliver, on_dead)
 
     def start(self) -> None:
         for service in self.services:
@@ -221,12 +236,14 @@ class AsyncRunner:
         consumer: str | None = None,
         options: SubscribeOptions | None = None,
         heartbeat_s: float = 5.0,
+        tracing: Tracing | None = None,
     ) -> None:
         self.bus = bus
         self.service = service
         self.consumer = consumer or f"{service.name}-1"
         self.options = options or SubscribeOptions()
         self.heartbeat_s = heartbeat_s
+        self.tracing = tracing
         self._stopping = asyncio.Event()
 
     def stop(self) -> None:
@@ -259,7 +276,10 @@ class AsyncRunner:
             await delivery.nack(str(exc), terminal=True)
             return
         try:
-            out = self.service.process(delivery.topic, event)
+            if self.tracing is None:
+                out = self.service.process(delivery.topic, event)
+            else:
+                out = self.tracing.handle(self.service, delivery, event)
         except RetryableError as exc:
             await delivery.nack(f"{type(exc).__name__}: {exc}")
             return

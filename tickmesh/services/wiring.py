@@ -56,7 +56,10 @@ def paper_config(execution: ExecutionSettings) -> PaperConfig:
 
 def fingerprint_parts(settings: Settings) -> dict[str, Any]:
     """The settings that decide a session's outcome (not where it is stored or how fast)."""
-    where = {"secrets", "db_url", "log_level", "bus_url", "bus_prefix", "data_dir", "cache_url"}
+    where = {
+        "secrets", "db_url", "log_level", "bus_url", "bus_prefix", "data_dir", "cache_url",
+        "tracing",
+    }  # fmt: skip
     data = settings.model_dump(mode="json", exclude=where)
     for source in data.get("feed", {}).get("sources", []):
         source.pop("speed", None)
