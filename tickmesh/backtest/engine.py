@@ -10,6 +10,7 @@ on that bar. Limit orders therefore only match at the open in a bar backtest.
 
 from __future__ import annotations
 
+import bisect
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -225,12 +226,12 @@ class Backtest:
             service.prepare_replay(series)
         replay = _Replay(series, self._stampers(series))
         equity: list[tuple[int, Decimal]] = []
-        pos, reported = 0, 0
-        while pos < len(times):
-            ts = int(times[pos])
-            quiet = min(s.quiet_until(ts) for s in services) if self.config.fast_forward else ts
+        pos, reported, steps = 0, 0, times.tolist()
+        while pos < len(steps):
+            ts = steps[pos]
+            quiet = min([s.quiet_until(ts) for s in services]) if self.config.fast_forward else ts
             if quiet > ts:
-                end = int(np.searchsorted(times, quiet))
+                end = bisect.bisect_left(steps, quiet, pos)
                 self._fast_forward(replay, times[pos:end], equity)
             else:
                 end = pos + 1

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from decimal import Decimal
+from decimal import Decimal, Inexact, Rounded, localcontext
 from typing import NamedTuple
 
 from tickmesh.core.decimal import ZERO, to_decimal
@@ -161,6 +161,11 @@ class Portfolio:
         positions are re-priced: a flat one is worth zero at any mark."""
         steps = len(next(iter(marks.values()), ()))
         positions = list(self._positions.values())
+        if len(marks) == 1:
+            symbol, prices = next(iter(marks.items()))
+            path = self._one_symbol_path(symbol, prices, positions)
+            if path is not None:
+                return path
         current = {symbol: self._marks.get(symbol, ZERO) for symbol in marks}
         moving = [
             (symbol, prices, self.instrument(symbol))
@@ -186,6 +191,42 @@ class Portfolio:
                     value += p.cash_flow + p.market_value(mark)
             path.append(value)
         return path
+
+    def _one_symbol_path(
+        self, symbol: str, prices: Sequence[float], positions: list[Position]
+    ) -> list[Decimal] | None:
+        """:meth:`equity_path` when one symbol is marked at every step: ``base + quantity x
+        mark``, equal digit for digit to the sum :attr:`equity` makes, since no addition or
+        product here rounds (checked: None when one would, or when a price is not finite)."""
+        instrument = self.instrument(symbol)
+        if instrument.price_increment.as_tuple().digits != (1,) or not all(
+            map(math.isfinite, prices)
+        ):
+            return None
+        with localcontext() as ctx:
+            ctx.traps[Inexact] = ctx.traps[Rounded] = True
+            try:
+                base, quantity = self.starting_cash, None
+                for p in positions:
+                    if p.symbol == symbol:
+                        base += p.cash_flow
+                        quantity = p.quantity if quantity is None else quantity + p.quantity
+                    else:
+                        base += p.cash_flow + p.market_value(self._marks.get(p.symbol, ZERO))
+            except (Inexact, Rounded):
+                return None
+        if quantity is None:  # nothing held in the symbol: its marks move nothing
+            return [base] * len(prices)
+        increment = instrument.price_increment
+        if not quantity:  # flat: zero at any mark of the increment's exponent
+            return [base + quantity * increment] * len(prices)
+        marks = [Decimal(repr(price)).quantize(increment) for price in prices]
+        with localcontext() as ctx:
+            ctx.traps[Inexact] = ctx.traps[Rounded] = True
+            try:
+                return [base + quantity * mark for mark in marks]
+            except (Inexact, Rounded):
+                return None
 
     # --- snapshots ------------------------------------------------------------------------
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable, Mapping, Sequence
-
-import numpy as np
-import numpy.typing as npt
 
 from tickmesh import topics
 from tickmesh.bus.base import Outgoing
@@ -54,7 +52,7 @@ class StrategyService(NamespacedService):
         super().__init__(namespace)
         self.runner = runner
         self.timeframes = sorted(set(timeframes))
-        self._candidates: npt.NDArray[np.int64] | None = None
+        self._candidates: list[int] | None = None
 
     def inputs(self) -> list[str]:
         return [
@@ -75,15 +73,16 @@ class StrategyService(NamespacedService):
         return ()
 
     def prepare_replay(self, series: Mapping[str, BarBatch]) -> None:
-        self._candidates = self.runner.candidate_times(series)
+        times = self.runner.candidate_times(series)
+        self._candidates = None if times is None else times.tolist()
 
     def quiet_until(self, ts: int) -> int:
         """Until the next bar on which a strategy may emit (none known: every bar)."""
         candidates = self._candidates
         if candidates is None:
             return ts
-        at = int(np.searchsorted(candidates, ts))
-        return int(candidates[at]) if at < len(candidates) else QUIET_FOREVER
+        at = bisect.bisect_left(candidates, ts)
+        return candidates[at] if at < len(candidates) else QUIET_FOREVER
 
     def _command(self, cmd: Command) -> list[Outgoing]:
         strategy_id = cmd.args.get("strategy_id", "")

@@ -67,8 +67,12 @@ class _RollingSum:
             self.total = math.fsum(window)
             self._since_refresh = 0
             done = last_resum
-        for x in values[done:]:
-            self.push(x)
+        window, total = self.window, self.total
+        for x in values[done:]:  # fewer than n, none re-summing: push's incremental branch
+            total += x - window[0]
+            window.append(x)
+        self.total = total
+        self._since_refresh += len(values) - done
 
 
 class SMA:
