@@ -163,9 +163,9 @@ class Portfolio:
         positions = list(self._positions.values())
         if len(marks) == 1:
             symbol, prices = next(iter(marks.items()))
-            path = self._one_symbol_path(symbol, prices, positions)
-            if path is not None:
-                return path
+            one = self._one_symbol_path(symbol, prices, positions)
+            if one is not None:
+                return one
         current = {symbol: self._marks.get(symbol, ZERO) for symbol in marks}
         moving = [
             (symbol, prices, self.instrument(symbol))

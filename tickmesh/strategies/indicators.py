@@ -61,16 +61,16 @@ class _RollingSum:
         until_resum = n - self._since_refresh
         if rest >= until_resum:
             last_resum = done + until_resum + (rest - until_resum) // n * n
-            window = [*self.window, *values[max(done, last_resum - n) : last_resum]][-n:]
+            kept = [*self.window, *values[max(done, last_resum - n) : last_resum]][-n:]
             self.window.clear()
-            self.window.extend(window)
-            self.total = math.fsum(window)
+            self.window.extend(kept)
+            self.total = math.fsum(kept)
             self._since_refresh = 0
             done = last_resum
-        window, total = self.window, self.total
+        total = self.total
         for x in values[done:]:  # fewer than n, none re-summing: push's incremental branch
-            total += x - window[0]
-            window.append(x)
+            total += x - self.window[0]
+            self.window.append(x)
         self.total = total
         self._since_refresh += len(values) - done
 
