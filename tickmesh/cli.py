@@ -7,6 +7,7 @@ import json
 import logging
 import signal
 import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -82,7 +83,7 @@ def run(
     show_live = live and not as_json and sys.stdout.isatty()
     serve = (host, port) if api else None
     try:
-        summary = asyncio.run(_run(settings, show_live, until_exhausted, speed, serve))
+        summary = asyncio.run(_run(settings, show_live, until_exhausted, speed, serve, config))
     except (DataError, ConfigError) as exc:
         raise fail(str(exc)) from None
     except StateMismatchError as exc:
@@ -99,6 +100,7 @@ async def _run(
     until_exhausted: bool,
     speed: float | None,
     serve: tuple[str, int] | None,
+    config_path: Path | None = None,
 ) -> Any:
     from tickmesh.services.platform import Platform
 
@@ -107,7 +109,7 @@ async def _run(
     try:
         if speed is not None:
             platform.feed.speed = speed
-        server = await _start_api(platform, settings, serve) if serve else None
+        server = await _start_api(platform, settings, serve, config_path) if serve else None
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, platform.request_stop)
@@ -132,7 +134,9 @@ async def _drive(platform: Any, show_live: bool, until_exhausted: bool) -> Any:
         return await platform.run(until_exhausted=until_exhausted)
 
 
-async def _start_api(platform: Any, settings: Any, serve: tuple[str, int]) -> Any:
+async def _start_api(
+    platform: Any, settings: Any, serve: tuple[str, int], config_path: Path | None = None
+) -> Any:
     """The REST API on the platform's store; operator commands go into its pipeline."""
     from tickmesh import topics
     from tickmesh.api import create_app
@@ -144,7 +148,11 @@ async def _start_api(platform: Any, settings: Any, serve: tuple[str, int]) -> An
 
     keyed = with_signing_key(settings)
     app = create_app(
-        platform.db, keyed, publish_command=publish_command, strategies=platform.runner.status
+        platform.db,
+        keyed,
+        publish_command=publish_command,
+        strategies=platform.runner.status,
+        config_path=config_path,
     )
     _install_metrics(app, platform)
     from tickmesh.api.stream import install as install_stream

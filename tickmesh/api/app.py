@@ -53,13 +53,16 @@ def create_app(
     api: ApiSettings | None = None,
     publish_command: PublishCommand | None = None,
     strategies: StrategySource | None = None,
+    config_path: str | Path | None = None,
 ) -> FastAPI:
     """The API over ``db`` (connected and migrated by the caller).
 
     ``runs_dir`` holds stored backtest runs (default ``<data_dir>/runs``, where ``tickmesh
     backtest`` saves them). ``publish_command`` sends operator commands to the bus; without
-    one, ``ops/*`` answers 503. Raises :class:`~tickmesh.core.errors.ConfigError` when no JWT
-    signing key is configured (see :mod:`tickmesh.api.config`).
+    one, ``ops/*`` answers 503. ``config_path`` is the file ``settings`` were loaded from, which
+    ``ops/reload-config`` reads again (without one it answers 409). Raises
+    :class:`~tickmesh.core.errors.ConfigError` when no JWT signing key is configured (see
+    :mod:`tickmesh.api.config`).
     """
     api = api if api is not None else settings.api
     app = FastAPI(
@@ -70,13 +73,17 @@ def create_app(
         redoc_url=None,
     )
     context = _context(db, settings, api, runs_dir, publish_command)
-    app.state.tickmesh = dataclasses.replace(context, strategies=strategies)
+    app.state.tickmesh = dataclasses.replace(
+        context,
+        strategies=strategies,
+        config_path=None if config_path is None else Path(config_path),
+    )
     _add_error_handlers(app)
     if api.cors_origins:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=list(api.cors_origins),
-            allow_methods=["GET", "POST"],
+            allow_methods=["GET", "POST", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
             max_age=600,
         )

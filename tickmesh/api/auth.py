@@ -119,6 +119,11 @@ class AccessTokens:
         self.audience = audience
         self.ttl_s = ttl_s
 
+    def for_audience(self, audience: str, ttl_s: int) -> AccessTokens:
+        """Tokens signed with the same key for another audience and lifetime. Each audience
+        refuses the other's tokens, so a token minted for one purpose is useless for another."""
+        return AccessTokens(self._secret, self.issuer, audience, ttl_s)
+
     def issue(self, username: str, role: Role, now_s: int) -> str:
         claims = {
             "iss": self.issuer,

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
@@ -44,7 +45,10 @@ StrategySource = Callable[[], list[Any]]
 
 @dataclass(frozen=True)
 class ApiContext:
-    """Everything the routes share, built once by :func:`tickmesh.api.create_app`."""
+    """Everything the routes share, built once by :func:`tickmesh.api.create_app`.
+
+    ``config_path`` is the file the platform's settings were loaded from (None: defaults and
+    environment only), read again by ``POST /ops/reload-config``."""
 
     db: Database
     settings: Settings
@@ -57,6 +61,7 @@ class ApiContext:
     clock: Clock
     ids: IdGenerator
     strategies: StrategySource | None = None
+    config_path: Path | None = None
 
     def now_ns(self) -> int:
         return self.clock.now_ns()
@@ -149,6 +154,11 @@ async def principal(ctx: Ctx, token: Annotated[str | None, Depends(bearer)]) -> 
         claims = ctx.tokens.decode(token)
     except InvalidTokenError as exc:
         raise unauthorized(str(exc)) from None
+    return await holder(ctx, claims)
+
+
+async def holder(ctx: ApiContext, claims: Claims) -> Principal:
+    """The user ``claims`` were issued to, if they are still enabled with the same role."""
     async with reading(ctx) as conn:
         user = await UserStore(conn).get_user(claims.sub)
     return _current(user, claims)

@@ -19,7 +19,7 @@ from enum import Enum
 from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
-from sqlalchemy import ColumnElement, Row, Table, func, select
+from sqlalchemy import ColumnElement, FromClause, Row, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tickmesh.adapters.feeds.columns import parse_time_text
@@ -48,7 +48,8 @@ def _time_ns(value: Any) -> Any:
         ) from None
 
 
-TimeNs = Annotated[int, BeforeValidator(_time_ns), Field(ge=-_INT64, lt=_INT64)]
+# The bounds before the validator, so the schema states them as minimum / exclusiveMaximum.
+TimeNs = Annotated[int, Field(ge=-_INT64, lt=_INT64), BeforeValidator(_time_ns)]
 
 
 class Page(BaseModel, Generic[T]):
@@ -124,7 +125,7 @@ class SortedQuery(PageQuery):
         """(key, descending) pairs, the endpoint's default when ``sort`` is not given."""
         return self._parse_sort(self.sort or self.default_sort)
 
-    def conditions(self, table: Table) -> list[ColumnElement[bool]]:
+    def conditions(self, table: FromClause) -> list[ColumnElement[bool]]:
         """The filters given, as SQL conditions on ``table``."""
         found: list[ColumnElement[bool]] = []
         for name in self.equal_filters:
@@ -133,7 +134,7 @@ class SortedQuery(PageQuery):
                 found.append(table.c[name] == (value.value if isinstance(value, Enum) else value))
         return found + self._time_conditions(table)
 
-    def _time_conditions(self, table: Table) -> list[ColumnElement[bool]]:
+    def _time_conditions(self, table: FromClause) -> list[ColumnElement[bool]]:
         start, end = getattr(self, "from_", None), getattr(self, "to", None)
         if self.time_column is None:
             return []
@@ -143,7 +144,7 @@ class SortedQuery(PageQuery):
             *([] if end is None else [column < end]),
         ]
 
-    def order_by(self, table: Table, *, code_point: bool) -> list[ColumnElement[Any]]:
+    def order_by(self, table: FromClause, *, code_point: bool) -> list[ColumnElement[Any]]:
         """ORDER BY terms, the primary key last as tie-breaker (in the first key's direction)."""
         ordering = self.ordering()
         taken = {name for name, _ in ordering}
@@ -151,14 +152,15 @@ class SortedQuery(PageQuery):
         return [_term(table, name, descending, code_point) for name, descending in ordering + tie]
 
 
-def _term(table: Table, name: str, descending: bool, code_point: bool) -> ColumnElement[Any]:
+def _term(table: FromClause, name: str, descending: bool, code_point: bool) -> ColumnElement[Any]:
     """One ORDER BY term that sorts alike on both databases: text by code point when
-    ``code_point`` (SQLite's default; PostgreSQL needs "C"), missing values (NULL) last."""
+    ``code_point`` (SQLite's default; PostgreSQL needs "C"), missing values (NULL) last (a
+    subquery's columns do not say whether they may be NULL: taken as nullable)."""
     column: ColumnElement[Any] = table.c[name]
     if code_point and isinstance(table.c[name].type, StrictString | StrictText):
         column = column.collate("C")
     term = column.desc() if descending else column.asc()
-    return term.nulls_last() if table.c[name].nullable else term
+    return term.nulls_last() if getattr(table.c[name], "nullable", True) else term
 
 
 class TimeRange(BaseModel):
@@ -192,9 +194,10 @@ class Namespaced(BaseModel):
 
 
 async def fetch_page(
-    conn: AsyncConnection, table: Table, query: SortedQuery, *where: ColumnElement[bool]
+    conn: AsyncConnection, table: FromClause, query: SortedQuery, *where: ColumnElement[bool]
 ) -> tuple[Sequence[Row[Any]], int]:
-    """One page of ``table`` rows matching ``where`` and the query's filters, and the total."""
+    """One page of ``table`` rows (a table or a subquery) matching ``where`` and the query's
+    filters, and the total."""
     conditions = [*where, *query.conditions(table)]
     count = select(func.count()).select_from(table).where(*conditions)
     total = int((await conn.execute(count)).scalar_one())

@@ -135,6 +135,35 @@ class BarOut(Out):
     trade_count: int
 
 
+class SeriesOut(Out):
+    """One stored timeframe of a symbol."""
+
+    timeframe: str
+    first_ts_open: int
+    last_ts_open: int
+    bar_count: int
+    last_close: float
+
+
+class SymbolOut(Out):
+    """A symbol with stored bars: its range over every timeframe, and each timeframe's own.
+    ``last_close`` is the close of the most recent bar (the shortest timeframe on a tie)."""
+
+    symbol: str
+    timeframes: list[str]
+    first_ts_open: int
+    last_ts_open: int
+    bar_count: int
+    last_close: float
+    series: list[SeriesOut]
+
+
+class EquityOut(Out):
+    ts: int
+    equity: Money
+    cash: Money
+
+
 class RiskStateOut(Out):
     state: TradingState
     reason: str

@@ -1,4 +1,5 @@
-"""``GET /api/v1/stream``: live events as Server-Sent Events, and ``POST /api/v1/stream/ticket``.
+"""``GET /api/v1/stream``: live events as Server-Sent Events; ``/stream/ticket`` and
+``/stream/cookie`` authenticate browsers.
 
 Each message is ``id: <n>``, ``event: <stream>`` (one of :data:`~tickmesh.services.hub.STREAMS`)
 and ``data: <the event as JSON>`` (money as exact strings); ``?topics=bars,fills`` picks streams
@@ -20,28 +21,58 @@ single use and short-lived. Because it is single use, a browser's automatic reco
 same URL is refused (401) and ``EventSource`` gives up; the page then gets a new ticket and opens
 a new ``EventSource`` with ``last_event_id``. Tickets live in this process's memory.
 
-:func:`install` adds both routes to an app made by :func:`tickmesh.api.create_app`.
+Or a cookie: ``POST /stream/cookie`` (bearer) sets ``tickmesh_stream``, HttpOnly, SameSite=Strict,
+``Path=/api/v1/stream`` (so no other route ever receives it), Secure over https. It holds a JWT
+like an access token but for another audience (``<api audience>/stream``) and a short lifetime
+(``cookie_ttl_s``): the stream refuses an access token in the cookie, and every other route
+refuses the cookie's token as a bearer token. Unlike a ticket it may be used again until it
+expires, so ``EventSource``'s own reconnects work; the page posts again before ``expires_in``.
+A bearer token or a ticket, when sent, wins over the cookie. ``DELETE /stream/cookie`` clears
+it (no token needed: it only expires the caller's own cookie).
+
+:func:`install` adds these routes to an app made by :func:`tickmesh.api.create_app`.
 """
 
 from __future__ import annotations
 
 import logging
-import secrets
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import partial
-from typing import Annotated
+from typing import Annotated, Any
 
 import anyio
 import msgspec
-from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request, status
+from fastapi import (
+    APIRouter,
+    Cookie,
+    Depends,
+    FastAPI,
+    Header,
+    HTTPException,
+    Query,
+    Request,
+    status,
+)
 from pydantic import BaseModel
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from tickmesh.api.deps import Ctx, Principal, bearer, principal, reading, require_role, unauthorized
+from tickmesh.api.auth import AccessTokens, InvalidTokenError
+from tickmesh.api.deps import (
+    ApiContext,
+    Ctx,
+    Principal,
+    bearer,
+    holder,
+    principal,
+    reading,
+    require_role,
+    unauthorized,
+)
 from tickmesh.api.schemas import Reason
+from tickmesh.api.tickets import TICKET_PATH, TicketBook, TicketError, TicketLimitError
 from tickmesh.services.hub import STREAMS, HubClosedError, StreamHub, StreamItem, StreamLimitError
 from tickmesh.services.hub import Subscription as HubSubscription
 from tickmesh.storage.users import Role, UserStore
@@ -49,7 +80,9 @@ from tickmesh.storage.users import Role, UserStore
 log = logging.getLogger(__name__)
 
 STREAM_PATH = "/api/v1/stream"
-TICKET_PATH = "/api/v1/stream/ticket"
+COOKIE_PATH = "/api/v1/stream/cookie"
+COOKIE_NAME = "tickmesh_stream"
+COOKIE_AUDIENCE = "{audience}/stream"
 KEEPALIVE = b": keep-alive\n\n"
 MAX_TOPICS_CHARS = 200
 MAX_ID_DIGITS = 19
@@ -59,97 +92,25 @@ CHUNK_ITEMS = 64
 @dataclass(frozen=True, slots=True)
 class StreamOptions:
     """Timing of the stream: silence before a keep-alive comment, ticket lifetime, outstanding
-    tickets per user, how long a goodbye may wait on a client that does not read, and the
-    reconnect delay suggested to browsers (``retry:``)."""
+    tickets per user, how long a goodbye may wait on a client that does not read, the reconnect
+    delay suggested to browsers (``retry:``) and the stream cookie's lifetime."""
 
     keepalive_s: float = 15.0
     ticket_ttl_s: float = 30.0
     max_tickets_per_user: int = 16
     goodbye_timeout_s: float = 1.0
     retry_ms: int = 3000
+    cookie_ttl_s: int = 300
 
     def __post_init__(self) -> None:
-        for name in ("keepalive_s", "ticket_ttl_s", "max_tickets_per_user", "goodbye_timeout_s"):
+        positive = ("keepalive_s", "ticket_ttl_s", "max_tickets_per_user", "goodbye_timeout_s")
+        for name in (*positive, "cookie_ttl_s"):
             if getattr(self, name) <= 0:
                 raise ValueError(
                     f"StreamOptions.{name} must be positive, not {getattr(self, name)}"
                 )
         if self.retry_ms < 0:
             raise ValueError(f"StreamOptions.retry_ms must not be negative, not {self.retry_ms}")
-
-
-class TicketError(Exception):
-    """A ticket that must not be honoured; ``str()`` says why (never the ticket itself)."""
-
-
-class TicketLimitError(Exception):
-    """The user holds too many unused tickets."""
-
-
-@dataclass(frozen=True, slots=True)
-class Ticket:
-    """Who a ticket opens a stream for, until when, and whether it was used."""
-
-    username: str
-    role: Role
-    token_id: str
-    expires_at: float
-    used: bool = False
-
-
-class TicketBook:
-    """Single-use stream tickets in memory. A used or expired ticket is remembered for one more
-    lifetime so its refusal can say which; after that it is forgotten (then: unknown)."""
-
-    def __init__(self, ttl_s: float, per_user: int, clock: Callable[[], float]) -> None:
-        self.ttl_s = ttl_s
-        self.per_user = per_user
-        self._clock = clock
-        self._tickets: dict[str, Ticket] = {}
-
-    def issue(self, caller: Principal) -> str:
-        """A new ticket for ``caller``; raises :class:`TicketLimitError` past the cap."""
-        now = self._clock()
-        self._prune(now)
-        unused = sum(
-            1
-            for t in self._tickets.values()
-            if t.username == caller.username and not t.used and now < t.expires_at
-        )
-        if unused >= self.per_user:
-            raise TicketLimitError(
-                f"{unused} unused stream tickets already (the limit is {self.per_user}); "
-                "use one or let them expire"
-            )
-        value = secrets.token_urlsafe(32)
-        self._tickets[value] = Ticket(
-            caller.username, caller.role, caller.token_id, now + self.ttl_s
-        )
-        return value
-
-    def redeem(self, value: str) -> Ticket:
-        """The ticket's holder, once; raises :class:`TicketError` saying why not."""
-        now = self._clock()
-        self._prune(now)
-        ticket = self._tickets.get(value)
-        if ticket is None:
-            raise TicketError(f"unknown stream ticket; get one from POST {TICKET_PATH}")
-        if ticket.used:
-            raise TicketError(
-                f"stream ticket already used (single use); get a new one from POST {TICKET_PATH}"
-            )
-        if now >= ticket.expires_at:
-            raise TicketError(
-                f"stream ticket expired (tickets live {self.ttl_s:g} s); get a new one from "
-                f"POST {TICKET_PATH}"
-            )
-        self._tickets[value] = replace(ticket, used=True)
-        return ticket
-
-    def _prune(self, now: float) -> None:
-        forgotten = [k for k, t in self._tickets.items() if now >= t.expires_at + self.ttl_s]
-        for key in forgotten:
-            del self._tickets[key]
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +120,7 @@ class StreamState:
     hub: StreamHub
     options: StreamOptions
     tickets: TicketBook
+    cookies: AccessTokens
 
 
 def install(
@@ -168,14 +130,26 @@ def install(
     *,
     clock: Callable[[], float] = time.monotonic,
 ) -> None:
-    """Serve ``hub`` at :data:`STREAM_PATH` (and tickets at :data:`TICKET_PATH`) on ``app``,
-    built by :func:`tickmesh.api.create_app`. ``clock`` (seconds, monotonic) times tickets."""
+    """Serve ``hub`` at :data:`STREAM_PATH` (tickets at :data:`TICKET_PATH`, cookies at
+    :data:`COOKIE_PATH`) on ``app``, built by :func:`tickmesh.api.create_app`. ``clock``
+    (seconds, monotonic) times tickets."""
     if hasattr(app.state, "tickmesh_stream"):
         raise RuntimeError("the event stream is already installed on this app")
     chosen = options if options is not None else StreamOptions()
     tickets = TicketBook(chosen.ticket_ttl_s, chosen.max_tickets_per_user, clock)
-    app.state.tickmesh_stream = StreamState(hub, chosen, tickets)
+    tokens = _api_context(app).tokens
+    cookies = tokens.for_audience(
+        COOKIE_AUDIENCE.format(audience=tokens.audience), chosen.cookie_ttl_s
+    )
+    app.state.tickmesh_stream = StreamState(hub, chosen, tickets, cookies)
     app.include_router(router)
+
+
+def _api_context(app: FastAPI) -> ApiContext:
+    ctx = getattr(app.state, "tickmesh", None)
+    if not isinstance(ctx, ApiContext):
+        raise TypeError("install the event stream on an app built by tickmesh.api.create_app")
+    return ctx
 
 
 def stream_state(request: Request) -> StreamState:
@@ -215,6 +189,41 @@ async def issue_ticket(
     return TicketOut(ticket=value, expires_in=state.tickets.ttl_s)
 
 
+class CookieOut(BaseModel):
+    expires_in: int
+
+
+@router.post(
+    "/stream/cookie",
+    responses={401: {"model": Reason, "description": "no valid access token, with the reason"}},
+)
+async def issue_cookie(
+    request: Request,
+    ctx: Ctx,
+    state: State,
+    caller: Annotated[Principal, Depends(require_role(Role.VIEWER))],
+    response: Response,
+) -> CookieOut:
+    """Set the HttpOnly stream cookie for the caller: ``EventSource`` then needs no ticket."""
+    value = state.cookies.issue(caller.username, caller.role, ctx.now_ns() // 1_000_000_000)
+    response.set_cookie(
+        COOKIE_NAME, value, max_age=state.cookies.ttl_s, **_cookie_attributes(request)
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return CookieOut(expires_in=state.cookies.ttl_s)
+
+
+@router.delete("/stream/cookie", status_code=status.HTTP_204_NO_CONTENT)
+async def clear_cookie(request: Request, response: Response) -> None:
+    """Expire the stream cookie (logging out)."""
+    response.delete_cookie(COOKIE_NAME, **_cookie_attributes(request))
+
+
+def _cookie_attributes(request: Request) -> dict[str, Any]:
+    secure = request.url.scheme == "https"
+    return {"path": STREAM_PATH, "secure": secure, "httponly": True, "samesite": "strict"}
+
+
 async def stream_caller(
     ctx: Ctx,
     state: State,
@@ -222,8 +231,12 @@ async def stream_caller(
     ticket: Annotated[
         str | None, Query(description=f"single-use ticket from POST {TICKET_PATH}")
     ] = None,
+    cookie: Annotated[
+        str | None, Cookie(alias=COOKIE_NAME, description=f"set by POST {COOKIE_PATH}")
+    ] = None,
 ) -> Principal:
-    """The caller, by access token or by ticket (not both), with viewer rights or more."""
+    """The caller, by access token or by ticket (not both), else by the stream cookie, with
+    viewer rights or more."""
     if token and ticket is not None:
         raise HTTPException(
             status.HTTP_400_BAD_REQUEST,
@@ -233,16 +246,29 @@ async def stream_caller(
         caller = await _ticket_holder(ctx, state, ticket)
     elif token:
         caller = await principal(ctx, token)
+    elif cookie:
+        caller = await _cookie_holder(ctx, state, cookie)
     else:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             detail="not authenticated: send Authorization: Bearer <access token>, or "
-            f"?ticket= with a ticket from POST {TICKET_PATH} (for EventSource)",
+            f"?ticket= with a ticket from POST {TICKET_PATH}, or the cookie from POST "
+            f"{COOKIE_PATH} (for EventSource)",
             headers={"WWW-Authenticate": "Bearer"},
         )
     if not caller.role.allows(Role.VIEWER):
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail="the stream needs viewer or above")
     return caller
+
+
+async def _cookie_holder(ctx: ApiContext, state: StreamState, value: str) -> Principal:
+    try:
+        claims = state.cookies.decode(value)
+    except InvalidTokenError as exc:
+        raise unauthorized(
+            f"stream cookie refused ({exc}); get a new one from POST {COOKIE_PATH}"
+        ) from None
+    return await holder(ctx, claims)
 
 
 async def _ticket_holder(ctx: Ctx, state: StreamState, value: str) -> Principal:
@@ -265,7 +291,7 @@ async def _ticket_holder(ctx: Ctx, state: StreamState, value: str) -> Principal:
     responses={
         200: {"content": {"text/event-stream": {}}, "description": "the live event stream"},
         400: {"model": Reason, "description": "both a token and a ticket were sent"},
-        401: {"model": Reason, "description": "no valid token or ticket, with the reason"},
+        401: {"model": Reason, "description": "no valid token, ticket or cookie, with the reason"},
         422: {"model": Reason, "description": "unknown topic or bad event id, with the reason"},
         429: {"model": Reason, "description": "the user has too many open streams"},
         503: {"model": Reason, "description": "the server is stopping"},

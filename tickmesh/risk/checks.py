@@ -60,7 +60,7 @@ class OrderThrottle:
     """
 
     def __init__(self, limits: RiskLimits) -> None:
-        self._limits = limits
+        self.limits = limits
         self._last: dict[tuple[str, str, Side], int] = {}
         self._recent: deque[int] = deque()
 
@@ -72,7 +72,7 @@ class OrderThrottle:
         self._recent.append(signal.ts_event)
 
     def _duplicate(self, signal: Signal) -> Denial | None:
-        window = self._limits.duplicate_window_ns
+        window = self.limits.duplicate_window_ns
         last = self._last.get((signal.strategy_id, signal.symbol, signal.side))
         if last is None or signal.ts_event - last >= window:
             return None
@@ -83,8 +83,8 @@ class OrderThrottle:
         )
 
     def _rate(self, now: int) -> Denial | None:
-        limit = self._limits.max_orders_per_window
-        window = self._limits.rate_window_ns
+        limit = self.limits.max_orders_per_window
+        window = self.limits.rate_window_ns
         while self._recent and now - self._recent[0] >= window:
             self._recent.popleft()
         if limit is None or len(self._recent) < limit:

@@ -3,11 +3,13 @@
 
 Pure domain code: it learns prices from ticks and bars, positions and working orders from order
 events, equity from portfolio snapshots and the trading state from drawdown and operator
-commands, and answers with events for the caller to publish.
+commands, and answers with events for the caller to publish. A RELOAD command swaps its limits
+for the ones it carries (see :mod:`tickmesh.risk.reload`), all at once or not at all.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
@@ -16,7 +18,7 @@ import msgspec
 
 from tickmesh.core.decimal import ZERO, to_decimal
 from tickmesh.core.stamp import Stamper
-from tickmesh.model.enums import DenyReason, TradingState
+from tickmesh.model.enums import CommandType, DenyReason, TradingState
 from tickmesh.model.events import (
     Bar,
     BarBatch,
@@ -42,11 +44,13 @@ from tickmesh.risk.checks import (
 )
 from tickmesh.risk.limits import RiskLimits
 from tickmesh.risk.market import MarketView
+from tickmesh.risk.reload import limits_from_args
 from tickmesh.risk.sizing import Cap, first_breach, fit_under, fmt, risk_quantity, stop_distance
 from tickmesh.risk.snapshot import PositionRecord, RiskSnapshot, WorkingRecord
 from tickmesh.risk.state import TradingGate
 
 DEFAULT_INSTRUMENT = Instrument(symbol="*")
+log = logging.getLogger(__name__)
 
 
 class RiskManager:
@@ -76,6 +80,10 @@ class RiskManager:
     @property
     def state(self) -> TradingState:
         return self._gate.state
+
+    @property
+    def limits(self) -> RiskLimits:
+        return self._limits
 
     @property
     def book(self) -> ExposureBook:
@@ -110,8 +118,24 @@ class RiskManager:
         return self._state_events(changed, snapshot)
 
     def on_command(self, cmd: Command) -> list[Event]:
-        """HALT, RESUME and SET_STATE; other commands and bad arguments are ignored."""
+        """HALT, RESUME, SET_STATE and RELOAD; other commands and bad arguments are ignored (a
+        refused RELOAD is logged with the reason)."""
+        if cmd.command is CommandType.RELOAD:
+            return self._reload(cmd)
         changed = self._gate.on_command(cmd)
+        return self._state_events(changed, cmd)
+
+    def _reload(self, cmd: Command) -> list[Event]:
+        """New limits for every check at once; the drawdown thresholds apply at once too."""
+        try:
+            limits = limits_from_args(cmd.args, self._limits)
+        except ValueError as exc:
+            log.warning("RELOAD %s from %r ignored: %s", cmd.event_id, cmd.issued_by, exc)
+            return []
+        self._limits = limits
+        self._throttle.limits = limits
+        changed = self._gate.set_limits(limits)
+        log.info("risk limits reloaded (%s from %r)", cmd.event_id, cmd.issued_by)
         return self._state_events(changed, cmd)
 
     # --- signals --------------------------------------------------------------------------------

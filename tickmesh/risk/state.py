@@ -54,6 +54,11 @@ class TradingGate:
             return self._set_state(cmd.args.get("state", ""))
         return False
 
+    def set_limits(self, limits: RiskLimits) -> bool:
+        """Measure drawdown against new thresholds from now on, starting with the equity seen."""
+        self._limits = limits
+        return self.equity is not None and self._follow_drawdown()
+
     def restore(self, state: TradingState, reason: str, by_drawdown: bool) -> None:
         self.state, self.reason, self.by_drawdown = state, reason, by_drawdown
 

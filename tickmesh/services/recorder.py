@@ -1,5 +1,9 @@
 """Persists the namespace's trading record: signals, orders, fills, rejections, bars, positions,
-cash and risk state, batched into one transaction per flush.
+cash, equity history and risk state, batched into one transaction per flush.
+
+Equity history is one sample per namespace-wide portfolio snapshot: the portfolio service
+publishes one after every fill and at most one per minute of event time otherwise, which is thin
+enough to keep every one. Snapshots sharing a timestamp keep the last.
 
 Writes are idempotent (insert-or-ignore by id), so a replay after a crash that regenerates the
 same events changes nothing. Fills and the positions they produce are committed together, which
@@ -27,7 +31,7 @@ from tickmesh.model.events import (
     Signal,
 )
 from tickmesh.services.runtime import Service
-from tickmesh.storage import Database
+from tickmesh.storage import Database, EquitySample
 
 
 class RecorderService(Service):
@@ -57,6 +61,7 @@ class RecorderService(Service):
         self._denials: list[OrderDenied] = []
         self._bars: list[Bar] = []
         self._snapshot: PortfolioSnapshot | None = None
+        self._equity: dict[int, EquitySample] = {}
         self._risk: RiskState | None = None
 
     def inputs(self) -> list[str]:
@@ -84,9 +89,14 @@ class RecorderService(Service):
             self._bars.append(event)
         elif isinstance(event, PortfolioSnapshot) and not event.strategy_id:
             self._snapshot = event
+            self._sample(event)
         elif isinstance(event, RiskState):
             self._risk = event
         return ()
+
+    def _sample(self, snap: PortfolioSnapshot) -> None:
+        if snap.equity.is_finite() and snap.cash.is_finite():
+            self._equity[snap.ts_event] = EquitySample(snap.ts_event, snap.equity, snap.cash)
 
     @property
     def buffered(self) -> int:
@@ -106,6 +116,7 @@ class RecorderService(Service):
                 snap = self._snapshot
                 await repo.replace_positions(ns, snap.positions, snap.ts_event)
                 await repo.set_account(ns, self.starting_cash, snap.cash, snap.ts_event)
+            await repo.add_equity_samples(ns, list(self._equity.values()))
             if self._risk is not None:
                 await repo.save_risk_state(ns, self._risk)
         self.fills_written += len(self._fills)

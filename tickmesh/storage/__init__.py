@@ -13,6 +13,7 @@ from tickmesh.storage.db import Database, normalize_url
 from tickmesh.storage.records import (
     Account,
     Checkpoint,
+    EquitySample,
     OrderRecord,
     OrderStatus,
     SessionRecord,
@@ -29,6 +30,7 @@ __all__ = [
     "CacheKeys",
     "Checkpoint",
     "Database",
+    "EquitySample",
     "MemoryCache",
     "OrderRecord",
     "OrderStatus",

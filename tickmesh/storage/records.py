@@ -1,8 +1,8 @@
 """What the repositories return when a row is state rather than an event.
 
 Fills, bars, signals and rejections come back as the events they were stored from; positions,
-accounts, risk state, sessions, orders and feed checkpoints are rows of current state and come
-back as these frozen records.
+accounts, risk state, sessions, orders and feed checkpoints are rows of current state, and
+equity samples rows of its history; they come back as these frozen records.
 """
 
 from __future__ import annotations
@@ -59,6 +59,15 @@ class Account:
     starting_cash: Decimal
     cash: Decimal
     ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class EquitySample:
+    """The namespace's equity and cash at ``ts`` (a portfolio snapshot's event time)."""
+
+    ts: int
+    equity: Decimal
+    cash: Decimal
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,9 +2,11 @@
 
 Every write is idempotent: events are inserted-or-ignored on their primary key (fill id, event
 id, bar open time), so a redelivered event changes nothing; state rows (positions, account, risk
-state, checkpoints) are upserted to their new value; orders fold their lifecycle events
-monotonically. Writes take lists, so a batch is a few statements, not one per event. Both
-databases get the same statements through their SQLAlchemy dialect (``INSERT ... ON CONFLICT``).
+state, checkpoints) are upserted to their new value, and so are equity samples, keyed by
+namespace and time, so the last snapshot of a timestamp wins however flushes split them; orders
+fold their lifecycle events monotonically. Writes take lists, so a batch is a few statements, not
+one per event. Both databases get the same statements through their SQLAlchemy dialect
+(``INSERT ... ON CONFLICT``).
 
 Writes that read before they write (order folds, position replacement) lock what they touch
 first (:mod:`tickmesh.storage.locks`), so concurrent units in other processes cannot lose each
@@ -33,6 +35,7 @@ from tickmesh.storage.order_lifecycle import OrderUpdate, apply_order_event
 from tickmesh.storage.records import (
     Account,
     Checkpoint,
+    EquitySample,
     OrderRecord,
     OrderStatus,
     SessionRecord,
@@ -224,6 +227,28 @@ class Repository:
     async def load_account(self, namespace: str) -> Account | None:
         row = await self._one(schema.accounts, schema.accounts.c.namespace == namespace)
         return None if row is None else Account(**row._asdict())
+
+    async def add_equity_samples(self, namespace: str, samples: Sequence[EquitySample]) -> None:
+        rows = [
+            {"namespace": namespace, "ts": s.ts, "equity": s.equity, "cash": s.cash}
+            for s in samples
+        ]
+        await self._upsert(schema.equity_samples, rows)
+
+    async def load_equity(
+        self, namespace: str, start_ns: int | None = None, end_ns: int | None = None
+    ) -> list[EquitySample]:
+        """Samples taken in ``[start_ns, end_ns)``, oldest first."""
+        table = schema.equity_samples
+        query = select(table.c.ts, table.c.equity, table.c.cash).where(
+            table.c.namespace == namespace
+        )
+        if start_ns is not None:
+            query = query.where(table.c.ts >= start_ns)
+        if end_ns is not None:
+            query = query.where(table.c.ts < end_ns)
+        rows = await self._rows(query.order_by(table.c.ts))
+        return [EquitySample(**row._asdict()) for row in rows]
 
     async def save_risk_state(self, namespace: str, state: RiskState) -> None:
         row = {

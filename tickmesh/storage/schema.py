@@ -282,6 +282,16 @@ risk_state = Table(
     Column("ts", StrictBigInteger, nullable=False),
 )
 
+equity_samples = Table(
+    "equity_samples",
+    metadata,
+    Column("namespace", StrictString(32), primary_key=True),
+    Column("ts", StrictBigInteger, primary_key=True),
+    Column("equity", DecimalText, nullable=False),
+    Column("cash", DecimalText, nullable=False),
+)
+"""The namespace's equity over time, one row per portfolio snapshot time (migration 0003)."""
+
 feed_checkpoints = Table(
     "feed_checkpoints",
     metadata,
@@ -299,6 +309,7 @@ __all__ = [
     "StrictText",
     "accounts",
     "bars",
+    "equity_samples",
     "feed_checkpoints",
     "fills",
     "metadata",

@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import anyio
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -13,7 +17,7 @@ from tickmesh.model import Command, CommandType
 from tickmesh.storage import Database
 from tickmesh.storage.users import Role
 
-from .conftest import add_user, bearer, login, make_client
+from .conftest import SECRET, add_user, bearer, login, make_client, with_key
 
 HALT = "/api/v1/ops/halt"
 RESUME = "/api/v1/ops/resume"
@@ -162,3 +166,172 @@ async def test_ops_without_a_token_is_401(client: httpx.AsyncClient) -> None:
     response = await client.post(HALT)
 
     assert response.status_code == 401
+
+
+# --- reload-config ----------------------------------------------------------------------------
+
+RELOAD = "/api/v1/ops/reload-config"
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> Path:
+    path = tmp_path / "tickmesh.toml"
+    path.write_text('[risk]\nmax_order_quantity = "0.25"\nmax_open_positions = "off"\n')
+    return path
+
+
+@pytest.fixture
+async def reloading(
+    db: Database,
+    settings: Settings,
+    api_settings: ApiSettings,
+    published: list[Command],
+    config_file: Path,
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of an app that knows the config file it was started with."""
+
+    async def publish(command: Command) -> None:
+        published.append(command)
+
+    app = create_app(
+        db, settings, api=api_settings, publish_command=publish, config_path=config_file
+    )
+    async with make_client(app) as client:
+        yield client
+
+
+async def _logged_in(
+    db: Database, client: httpx.AsyncClient, name: str, role: Role
+) -> dict[str, str]:
+    await add_user(db, name, role)
+    return bearer((await login(client, name))["access_token"])
+
+
+async def test_reload_config_publishes_the_files_risk_limits_and_audits_it(
+    db: Database, reloading: httpx.AsyncClient, published: list[Command]
+) -> None:
+    operator = await _logged_in(db, reloading, "otto", Role.OPERATOR)
+    admin = await _logged_in(db, reloading, "ada", Role.ADMIN)
+
+    response = await reloading.post(RELOAD, headers=operator, json={"reason": "tighter"})
+
+    (command,) = published
+    (entry,) = (await reloading.get(AUDIT, headers=admin)).json()["items"]
+    assert response.status_code == 202, response.text
+    assert response.json()["command"] == "RELOAD"
+    assert (command.command, command.namespace, command.issued_by) == (
+        CommandType.RELOAD, "paper", "otto",
+    )  # fmt: skip
+    assert command.args["risk.max_order_quantity"] == "0.25"
+    assert command.args["risk.max_open_positions"] == "off"
+    assert command.args["risk.price_band_pct"] == "0.1"
+    assert command.args["reason"] == "tighter"
+    assert (entry["action"], entry["outcome"]) == ("ops.reload", "ok")
+    assert command.event_id in entry["detail"]
+
+
+async def test_reload_config_after_the_file_changed_sends_the_new_limits(
+    db: Database, reloading: httpx.AsyncClient, published: list[Command], config_file: Path
+) -> None:
+    operator = await _logged_in(db, reloading, "otto", Role.OPERATOR)
+    await reloading.post(RELOAD, headers=operator)
+    await anyio.Path(config_file).write_text("[risk]\nmax_order_quantity = 7\n")
+
+    await reloading.post(RELOAD, headers=operator)
+
+    assert [c.args["risk.max_order_quantity"] for c in published] == ["0.25", "7"]
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        ("[risk]\nmax_order_qty = 1\n", "risk.max_order_qty: unknown key"),
+        ("[risk]\nmax_order_quantity = -1\n", "risk.max_order_quantity"),
+        ("[risk\n", "not valid TOML"),
+    ],
+)
+async def test_reload_config_with_a_bad_file_is_422_naming_it_and_publishes_nothing(
+    db: Database,
+    reloading: httpx.AsyncClient,
+    published: list[Command],
+    config_file: Path,
+    content: str,
+    reason: str,
+) -> None:
+    operator = await _logged_in(db, reloading, "otto", Role.OPERATOR)
+    admin = await _logged_in(db, reloading, "ada", Role.ADMIN)
+    await anyio.Path(config_file).write_text(content)
+
+    response = await reloading.post(RELOAD, headers=operator)
+
+    (entry,) = (await reloading.get(AUDIT, headers=admin)).json()["items"]
+    assert response.status_code == 422
+    assert str(config_file) in response.json()["detail"]
+    assert reason in response.json()["detail"]
+    assert published == []
+    assert (entry["action"], entry["outcome"]) == ("ops.reload", "failed")
+    assert reason in entry["detail"]
+
+
+async def test_reload_config_when_the_file_is_gone_is_422(
+    db: Database, reloading: httpx.AsyncClient, published: list[Command], config_file: Path
+) -> None:
+    operator = await _logged_in(db, reloading, "otto", Role.OPERATOR)
+    await anyio.Path(config_file).unlink()
+
+    response = await reloading.post(RELOAD, headers=operator)
+
+    assert response.status_code == 422
+    assert "config file not found" in response.json()["detail"]
+    assert published == []
+
+
+async def test_reload_config_without_a_config_file_is_409(
+    client: httpx.AsyncClient, operator: dict[str, str], published: list[Command]
+) -> None:
+    response = await client.post(RELOAD, headers=operator)
+
+    assert response.status_code == 409
+    assert response.json() == {
+        "detail": "no config file to reload: the platform was started without --config"
+    }
+    assert published == []
+
+
+async def test_viewer_cannot_reload_config_and_the_refusal_is_audited(
+    db: Database, reloading: httpx.AsyncClient, published: list[Command]
+) -> None:
+    viewer = await _logged_in(db, reloading, "vera", Role.VIEWER)
+    admin = await _logged_in(db, reloading, "ada", Role.ADMIN)
+
+    response = await reloading.post(RELOAD, headers=viewer)
+
+    (entry,) = (await reloading.get(AUDIT, headers=admin)).json()["items"]
+    assert response.status_code == 403
+    assert published == []
+    assert (entry["actor"], entry["action"], entry["outcome"]) == ("vera", "ops.reload", "denied")
+
+
+async def test_reload_config_validates_the_file_with_the_running_namespace(
+    db: Database,
+    tmp_path: Path,
+    api_settings: ApiSettings,
+    published: list[Command],
+) -> None:
+    config = tmp_path / "live.toml"
+    config.write_text('[live]\nenabled = true\nconfirm = "desk"\n[risk]\nmax_order_quantity = 2\n')
+    running = Settings(
+        namespace="desk", live={"enabled": True, "confirm": "desk"},
+        secrets=with_key(SECRET), data_dir=str(tmp_path / "data"),
+    )  # fmt: skip
+
+    async def publish(command: Command) -> None:
+        published.append(command)
+
+    app = create_app(db, running, api=api_settings, publish_command=publish, config_path=config)
+    async with make_client(app) as client:
+        operator = await _logged_in(db, client, "otto", Role.OPERATOR)
+        response = await client.post(RELOAD, headers=operator)
+
+    assert response.status_code == 202, response.text
+    assert [(c.namespace, c.args["risk.max_order_quantity"]) for c in published] == [("desk", "2")]

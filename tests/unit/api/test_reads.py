@@ -26,9 +26,16 @@ from tickmesh.model import (
     Signal,
     TradingState,
 )
-from tickmesh.storage import Database, SessionRecord, SessionStatus, StoredPosition
+from tickmesh.storage import (
+    Database,
+    EquitySample,
+    SessionRecord,
+    SessionStatus,
+    StoredPosition,
+)
 from tickmesh.storage.candles import Candles
 from tickmesh.storage.runs import RunStore
+from tickmesh.topics import timeframe_seconds
 
 from .conftest import ON_EVERY_BACKEND
 
@@ -338,3 +345,134 @@ async def test_malformed_backtest_id_is_422(
 
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["path", "run_id"]
+
+
+# --- symbols and equity -----------------------------------------------------------------------
+
+
+def _bars(stamper: Stamper, symbol: str, timeframe: str, closes: list[float]) -> list[Bar]:
+    step = timeframe_seconds(timeframe) * 10**9
+    return [
+        Bar(**stamper((n + 1) * step), symbol=symbol, timeframe=timeframe, ts_open=n * step,
+            open=close, high=close, low=close, close=close, volume=1.0)
+        for n, close in enumerate(closes)
+    ]  # fmt: skip
+
+
+async def test_symbols_list_each_symbol_with_its_timeframes_range_count_and_last_close(
+    db: Database, client: httpx.AsyncClient, viewer: dict[str, str], stamper: Stamper
+) -> None:
+    async with db.transaction() as repo:
+        await repo.add_bars(_bars(stamper, "SYN1", "1m", [1.0, 2.0, 3.0]))
+        await repo.add_bars(_bars(stamper, "SYN1", "5m", [4.0]))
+        await repo.add_bars(_bars(stamper, "EURUSD", "1h", [1.08, 1.09]))
+
+    body = await get(client, viewer, "symbols")
+
+    minute, hour = 60 * 10**9, 3600 * 10**9
+    assert [item["symbol"] for item in body["items"]] == ["EURUSD", "SYN1"]
+    eurusd, syn1 = body["items"]
+    assert (eurusd["timeframes"], eurusd["bar_count"], eurusd["last_close"]) == (["1h"], 2, 1.09)
+    assert (eurusd["first_ts_open"], eurusd["last_ts_open"]) == (0, hour)
+    assert (syn1["timeframes"], syn1["bar_count"]) == (["1m", "5m"], 4)
+    assert (syn1["first_ts_open"], syn1["last_ts_open"]) == (0, 2 * minute)
+    assert syn1["last_close"] == 4.0  # the 5m bar closes last (at 5 minutes, the 1m at 3)
+    assert syn1["series"] == [
+        {"timeframe": "1m", "first_ts_open": 0, "last_ts_open": 2 * minute, "bar_count": 3,
+         "last_close": 3.0},
+        {"timeframe": "5m", "first_ts_open": 0, "last_ts_open": 0, "bar_count": 1,
+         "last_close": 4.0},
+    ]  # fmt: skip
+    assert body["total"] == 2
+
+
+async def test_symbols_sort_by_bar_count_page_and_filter_by_timeframe(
+    db: Database, client: httpx.AsyncClient, viewer: dict[str, str], stamper: Stamper
+) -> None:
+    async with db.transaction() as repo:
+        for symbol, count in (("a", 1), ("B", 3), ("C", 2)):
+            await repo.add_bars(_bars(stamper, symbol, "1m", [1.0] * count))
+        await repo.add_bars(_bars(stamper, "D", "1h", [1.0] * 5))
+
+    page = await get(client, viewer, "symbols", sort="-bar_count", timeframe="1m", limit="2")
+    rest = await get(client, viewer, "symbols", sort="-bar_count", timeframe="1m", offset="2")
+    by_name = await get(client, viewer, "symbols", timeframe="1m")
+
+    assert [i["symbol"] for i in page["items"]] == ["B", "C"]
+    assert [i["symbol"] for i in rest["items"]] == ["a"]
+    assert (page["total"], rest["total"]) == (3, 3)
+    assert [i["symbol"] for i in by_name["items"]] == ["B", "C", "a"]  # code point order
+
+
+async def test_symbols_of_a_namespace_are_the_ones_it_signalled_on(
+    db: Database, client: httpx.AsyncClient, viewer: dict[str, str], stamper: Stamper
+) -> None:
+    signal = Signal(
+        **stamper(20), strategy_id="s1", strategy="sma_cross", symbol="SYN2", side=Side.BUY,
+        price=1.0, timeframe="1m",
+    )  # fmt: skip
+    async with db.transaction() as repo:
+        await repo.add_bars(_bars(stamper, "SYN1", "1m", [1.0]))
+        await repo.add_bars(_bars(stamper, "SYN2", "1m", [1.0]))
+        await repo.add_signals([signal], "live")
+
+    live = await get(client, viewer, "symbols", namespace="live")
+    paper = await get(client, viewer, "symbols", namespace="paper")
+
+    assert [i["symbol"] for i in live["items"]] == ["SYN2"]
+    assert paper["items"] == []
+
+
+@pytest.mark.parametrize(
+    ("params", "reason"),
+    [
+        ({"sort": "close"}, "allowed: symbol, bar_count, first_ts_open, last_ts_open"),
+        ({"timeframe": "2m"}, "unknown timeframe '2m'"),
+        ({"symbol": "X"}, "unknown query parameter(s) symbol"),
+    ],
+)
+async def test_symbols_with_bad_parameters_are_422_naming_what_is_allowed(
+    client: httpx.AsyncClient, viewer: dict[str, str], params: dict[str, str], reason: str
+) -> None:
+    response = await client.get("/api/v1/symbols", headers=viewer, params=params)
+
+    assert response.status_code == 422
+    assert reason in response.text
+
+
+async def test_equity_history_oldest_first_with_exact_decimals_in_a_window(
+    db: Database, client: httpx.AsyncClient, viewer: dict[str, str]
+) -> None:
+    samples = [
+        EquitySample(ts, Decimal(equity), Decimal(cash))
+        for ts, equity, cash in ((30, "100000.30", "1"), (10, "99999.99", TINY), (20, QTY, "0"))
+    ]
+    async with db.transaction() as repo:
+        await repo.add_equity_samples(NS, samples)
+        await repo.add_equity_samples("live", [EquitySample(15, Decimal(1), Decimal(1))])
+
+    body = await get(client, viewer, "equity", **{"from": "10", "to": "30"})
+    newest = await get(client, viewer, "equity", sort="-ts", limit="1")
+
+    assert body["items"] == [
+        {"ts": 10, "equity": "99999.99", "cash": TINY},
+        {"ts": 20, "equity": QTY, "cash": "0"},
+    ]
+    assert body["total"] == 2
+    assert newest["items"] == [{"ts": 30, "equity": "100000.30", "cash": "1"}]
+
+
+async def test_equity_of_another_namespace_and_bad_window(
+    db: Database, client: httpx.AsyncClient, viewer: dict[str, str]
+) -> None:
+    async with db.transaction() as repo:
+        await repo.add_equity_samples("live", [EquitySample(15, Decimal(2), Decimal(1))])
+
+    live = await get(client, viewer, "equity", namespace="live")
+    backwards = await client.get(
+        "/api/v1/equity", headers=viewer, params={"from": "20", "to": "10"}
+    )
+
+    assert live["items"] == [{"ts": 15, "equity": "2", "cash": "1"}]
+    assert backwards.status_code == 422
+    assert "'from' (20) must be before 'to' (10)" in backwards.text

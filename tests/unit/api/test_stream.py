@@ -19,7 +19,7 @@ from fastapi import FastAPI
 
 from tests.unit.services.test_hub import Pipeline, accepted, bar, filled, risk, snapshot
 from tickmesh.api import stream as stream_module
-from tickmesh.api.stream import StreamOptions, install
+from tickmesh.api.stream import COOKIE_NAME, StreamOptions, install
 from tickmesh.services.api_server import ApiServer
 from tickmesh.services.hub import HubLimits, StreamHub
 from tickmesh.storage import Database
@@ -27,6 +27,7 @@ from tickmesh.storage.users import UserStore
 
 STREAM = "/api/v1/stream"
 TICKET = "/api/v1/stream/ticket"
+COOKIE = "/api/v1/stream/cookie"
 ALLOWED = "bars, fills, orders, portfolio, risk, rejections"
 OPTIONS = StreamOptions(keepalive_s=0.2, ticket_ttl_s=30.0, goodbye_timeout_s=2.0, retry_ms=500)
 
@@ -417,6 +418,33 @@ async def test_a_ticket_of_a_since_disabled_user_is_refused(
 
     assert refused.status_code == 401
     assert "disabled" in refused.json()["detail"]
+
+
+async def test_the_stream_cookie_alone_opens_the_stream_for_its_user(
+    http: httpx.AsyncClient, pipeline: Pipeline, viewer: dict[str, str]
+) -> None:
+    issued = await http.post(COOKIE, headers=viewer)
+
+    async with opened(http, topics="bars") as events:
+        pipeline.push(bar(1))
+        got = await events.next()
+
+    assert issued.status_code == 200
+    assert issued.json() == {"expires_in": 300}
+    assert issued.headers["cache-control"] == "no-store"
+    assert (got.event, got.json()["event_id"]) == ("bars", "bar-1m-1")
+
+
+async def test_a_bearer_token_wins_over_a_bad_stream_cookie(
+    http: httpx.AsyncClient, pipeline: Pipeline, viewer: dict[str, str]
+) -> None:
+    with_cookie = {**viewer, "Cookie": f"{COOKIE_NAME}=tampered"}
+
+    async with opened(http, with_cookie, topics="bars") as events:
+        pipeline.push(bar(1))
+        got = await events.next()
+
+    assert got.id == "1"
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ from tickmesh.storage.schema import metadata
 
 from .conftest import NS, make_fill
 
-REVISION = "0002"
+REVISION = "0003"
 
 EXPECTED_TABLES = {
     "users",
@@ -29,6 +29,7 @@ EXPECTED_TABLES = {
     "positions",
     "accounts",
     "bars",
+    "equity_samples",
     "signals",
     "rejections",
     "risk_state",

@@ -26,6 +26,7 @@ from tickmesh.storage.users import (
 from .conftest import NS, make_fill
 
 USER_TABLES = {"users", "refresh_tokens", "audit"}
+HEAD = "0003"
 
 
 async def add(db: Database, name: str = "vera", role: Role = Role.VIEWER) -> User:
@@ -247,7 +248,7 @@ async def _version(db: Database) -> str:
         )
 
 
-async def test_head_is_0002_and_schema_matches_declared_metadata(db: Database) -> None:
+async def test_user_tables_at_head_match_declared_metadata(db: Database) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
@@ -257,7 +258,7 @@ async def test_head_is_0002_and_schema_matches_declared_metadata(db: Database) -
     async with db.reader() as repo:
         differences = await repo.conn.run_sync(diff)
 
-    assert await _version(db) == "0002"
+    assert await _version(db) == HEAD
     assert set(metadata.tables) >= USER_TABLES
     assert differences == []
 
@@ -276,7 +277,7 @@ async def test_downgrade_to_0001_drops_only_user_tables_and_upgrade_restores_the
     assert not at_0001 & USER_TABLES
     assert "fills" in at_0001
     assert await _tables(db) >= USER_TABLES
-    assert await _version(db) == "0002"
+    assert await _version(db) == HEAD
     async with db.reader() as repo:
         assert [f.fill_id for f in await repo.load_fills(NS)] == ["f1"]
         assert await UserStore(repo.conn).list_users() == []

@@ -4,28 +4,41 @@
 through the ``publish_command`` the app was built with. Each one is audited: written as pending
 before the command is sent, then marked ok or failed; a refusal for too low a role is audited
 too. ``GET /audit`` (admin) lists the trail.
+
+``POST /ops/reload-config`` reads the config file the platform started with again, validates it,
+and sends its risk limits in a RELOAD command (:mod:`tickmesh.risk.reload`): 422 with the reason
+when the file is invalid, 409 when the platform was started without a file; both are audited as
+failed and publish nothing. The file is validated with the running process's namespace, database
+and bus (which command-line options may have overridden and a reload does not change).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from starlette.concurrency import run_in_threadpool
 
 from tickmesh.api import queries
 from tickmesh.api.audit import finish, record
 from tickmesh.api.deps import ApiContext, Ctx, Principal, client_of, reading, require_role
 from tickmesh.api.pagination import Page
 from tickmesh.api.schemas import AuditOut, CommandOut, Reason
+from tickmesh.config import load_settings
+from tickmesh.core.errors import ConfigError
 from tickmesh.model import Command, CommandType
+from tickmesh.risk.reload import limits_to_args
+from tickmesh.services.wiring import risk_limits
 from tickmesh.storage.users import AuditOutcome, Role
 from tickmesh.topics import validate_namespace
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["operations"])
 SOURCE = "api"
+_NOT_RELOADED = ("namespace", "db_url", "bus_url", "bus_prefix")
+"""Settings a reload validates with the running values: command-line options may set them."""
 
 
 class OpsIn(BaseModel):
@@ -40,16 +53,18 @@ class OpsIn(BaseModel):
         return None if value is None else validate_namespace(value)
 
 
-_OPS_RESPONSES: dict[int | str, dict[str, object]] = {
+OPS_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": Reason, "description": "the body is not JSON"},
     503: {"model": Reason, "description": "the command was not sent (no bus, bus down)"},
 }
 
 
 HaltCaller = Annotated[Principal, Depends(require_role(Role.OPERATOR, audit_action="ops.halt"))]
 ResumeCaller = Annotated[Principal, Depends(require_role(Role.OPERATOR, audit_action="ops.resume"))]
+ReloadCaller = Annotated[Principal, Depends(require_role(Role.OPERATOR, audit_action="ops.reload"))]
 
 
-@router.post("/ops/halt", status_code=status.HTTP_202_ACCEPTED, responses=_OPS_RESPONSES)
+@router.post("/ops/halt", status_code=status.HTTP_202_ACCEPTED, responses=OPS_RESPONSES)
 async def halt(
     request: Request,
     ctx: Ctx,
@@ -60,7 +75,7 @@ async def halt(
     return await send_command(ctx, caller, CommandType.HALT, body or OpsIn(), client_of(request))
 
 
-@router.post("/ops/resume", status_code=status.HTTP_202_ACCEPTED, responses=_OPS_RESPONSES)
+@router.post("/ops/resume", status_code=status.HTTP_202_ACCEPTED, responses=OPS_RESPONSES)
 async def resume(
     request: Request,
     ctx: Ctx,
@@ -71,6 +86,54 @@ async def resume(
     return await send_command(
         ctx, caller, CommandType.RESUME, body or OpsIn(), client_of(request)
     )
+
+
+@router.post(
+    "/ops/reload-config",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={
+        **OPS_RESPONSES,
+        409: {"model": Reason, "description": "the platform was started without a config file"},
+        422: {"model": Reason, "description": "the config file is invalid: its path and why"},
+    },
+)
+async def reload_config(
+    request: Request,
+    ctx: Ctx,
+    caller: ReloadCaller,
+    body: OpsIn | None = None,
+) -> CommandOut:
+    """Validate the config file again and send its risk limits to the risk manager."""
+    body = body or OpsIn()
+    client = client_of(request)
+    try:
+        args = await _reloadable(ctx)
+    except HTTPException as refusal:
+        await record(
+            ctx, caller, "ops.reload", AuditOutcome.FAILED,
+            namespace=body.namespace or ctx.settings.namespace,
+            detail=_detail(body.reason, str(refusal.detail)), client=client,
+        )  # fmt: skip
+        raise
+    return await send_command(ctx, caller, CommandType.RELOAD, body, client, args)
+
+
+async def _reloadable(ctx: ApiContext) -> dict[str, str]:
+    """The RELOAD arguments from the config file; 409 or 422 saying why not."""
+    path = ctx.config_path
+    if path is None:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            detail="no config file to reload: the platform was started without --config",
+        )
+    try:
+        running = {key: getattr(ctx.settings, key) for key in _NOT_RELOADED}
+        settings = await run_in_threadpool(load_settings, path, running)
+        return limits_to_args(risk_limits(settings.risk))
+    except (ConfigError, ValueError, OSError) as exc:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, detail=f"cannot reload {path}: {exc}"
+        ) from None
 
 
 @router.get("/audit", dependencies=[Depends(require_role(Role.ADMIN))])

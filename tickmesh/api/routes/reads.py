@@ -1,6 +1,7 @@
 """Read endpoints over the store: portfolio, positions, orders, fills, signals, rejections, bars,
-risk state and sessions of a namespace (the configured one unless ``namespace`` says otherwise).
-Every caller with a valid token may read (viewer and up; the router adds the check)."""
+symbols, equity history, risk state and sessions of a namespace (the configured one unless
+``namespace`` says otherwise). Every caller with a valid token may read (viewer and up; the
+router adds the check)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from tickmesh.api.pagination import Namespaced, Page
 from tickmesh.api.schemas import (
     AccountOut,
     BarOut,
+    EquityOut,
     FillOut,
     OrderOut,
     PortfolioOut,
@@ -24,6 +26,7 @@ from tickmesh.api.schemas import (
     RiskStateOut,
     SessionOut,
     SignalOut,
+    SymbolOut,
     VersionOut,
 )
 from tickmesh.storage import Repository
@@ -112,3 +115,18 @@ async def bars(ctx: Ctx, query: Annotated[queries.BarQuery, Query()]) -> Page[Ba
     """Bars of one symbol and timeframe opening in ``[from, to)``, oldest first by default."""
     async with reading(ctx) as conn:
         return await queries.bars(conn, query)
+
+
+@router.get("/symbols")
+async def symbols(ctx: Ctx, query: Annotated[queries.SymbolQuery, Query()]) -> Page[SymbolOut]:
+    """Symbols with stored bars: their timeframes, first and last bar, bar count, last close."""
+    async with reading(ctx) as conn:
+        return await queries.symbols(conn, query)
+
+
+@router.get("/equity")
+async def equity(ctx: Ctx, query: Annotated[queries.EquityQuery, Query()]) -> Page[EquityOut]:
+    """Equity and cash over time (money as exact strings), one sample per portfolio snapshot
+    (after each fill, and at most once a minute of event time otherwise)."""
+    async with reading(ctx) as conn:
+        return await queries.equity(conn, _namespace(ctx, query), query)

@@ -17,12 +17,12 @@ from fastapi import Path as FastPath
 from pydantic import BaseModel, ConfigDict, Field
 
 from tickmesh.api.deps import Ctx, Principal, client_of, reading, require_role
-from tickmesh.api.routes.ops import OpsIn, send_command
+from tickmesh.api.queries import NamespaceQuery
+from tickmesh.api.routes.ops import OPS_RESPONSES, OpsIn, send_command
 from tickmesh.api.schemas import CommandOut
 from tickmesh.model import CommandType, TradingState
 from tickmesh.storage import Repository
 from tickmesh.storage.users import Role
-from tickmesh.topics import validate_namespace
 
 router = APIRouter(tags=["strategies"])
 
@@ -49,11 +49,9 @@ class StateIn(OpsIn):
 
 
 @router.get("/strategies", dependencies=[Depends(require_role(Role.VIEWER))])
-async def strategies(
-    ctx: Ctx, namespace: Annotated[str | None, Query(max_length=32)] = None
-) -> list[StrategyOut]:
+async def strategies(ctx: Ctx, query: Annotated[NamespaceQuery, Query()]) -> list[StrategyOut]:
     """Every strategy instance with its state and realized PnL."""
-    ns = validate_namespace(namespace or ctx.settings.namespace)
+    ns = query.namespace or ctx.settings.namespace
     async with reading(ctx) as conn:
         stored = await Repository(conn).load_positions(ns)
     pnl: dict[str, Decimal] = {}
@@ -96,7 +94,11 @@ def _operator(action: str) -> Any:
     return Depends(require_role(Role.OPERATOR, audit_action=action))
 
 
-@router.post("/ops/strategies/{strategy_id}/enable", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/ops/strategies/{strategy_id}/enable",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=OPS_RESPONSES,
+)
 async def enable(
     strategy_id: Annotated[str, FastPath(max_length=128)],
     request: Request,
@@ -111,7 +113,11 @@ async def enable(
     )  # fmt: skip
 
 
-@router.post("/ops/strategies/{strategy_id}/disable", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/ops/strategies/{strategy_id}/disable",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=OPS_RESPONSES,
+)
 async def disable(
     strategy_id: Annotated[str, FastPath(max_length=128)],
     request: Request,
@@ -126,7 +132,9 @@ async def disable(
     )  # fmt: skip
 
 
-@router.post("/ops/state", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/ops/state", status_code=status.HTTP_202_ACCEPTED, responses=OPS_RESPONSES
+)
 async def set_state(
     body: StateIn,
     request: Request,

@@ -73,6 +73,7 @@ def _no_store(response: Response) -> None:
 
 
 _REFUSALS: dict[int | str, dict[str, Any]] = {
+    400: {"model": Reason, "description": "the body is not JSON"},
     401: {"model": Reason, "description": "refused, with the reason"},
     422: {"description": "malformed body (the input is not echoed)"},
 }
@@ -103,7 +104,7 @@ async def refresh(request: Request, response: Response, ctx: Ctx) -> TokenOut:
     "/logout",
     status_code=status.HTTP_204_NO_CONTENT,
     openapi_extra=_body_doc(RefreshIn),
-    responses={422: _REFUSALS[422]},
+    responses={400: _REFUSALS[400], 422: _REFUSALS[422]},
 )
 async def logout(request: Request, ctx: Ctx) -> None:
     """Revoke the refresh token and every token of its login (an unknown token is ignored)."""
