@@ -1,10 +1,14 @@
 """The dashboard in a real headless Chromium against a real ``tickmesh run``.
 
 The platform replays synthetic ticks paced so a new 1m bar closes about every second. An
-operator logs in, watches the candle chart grow while the pipeline runs, sees entry and exit
-markers from fills, presses Halt, sees the risk state turn HALTED and the strategy's next signals
-refused with TRADING_HALTED. A viewer sees no operator buttons, sees the stored backtest runs,
-and is sent back to the login form when disabled; a server that goes away is reported.
+operator logs in and the page goes live over the event stream (an ``EventSource`` on
+``/api/v1/stream`` opened with a ticket): the candle chart grows without the page asking
+``/api/v1/bars`` again, fills arrive in the feed, entry and exit markers show, Halt turns the
+risk state HALTED by a stream event (no ``/api/v1/risk`` request) and the strategy's next signals
+arrive refused with TRADING_HALTED. When the network drops, the page says so and resumes the
+stream with ``last_event_id`` once it is back. A viewer sees no operator buttons, sees the
+stored backtest runs, and is sent back to the login form at their next request once disabled;
+a server that goes away is reported.
 
 Needs Debian's ``/usr/bin/chromium`` (or ``TICKMESH_TEST_CHROMIUM``) and the ``playwright``
 package; Playwright's own browser downloads are never used. Skips without them, unless
@@ -14,16 +18,21 @@ when set, else to the test's ``tmp_path``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
+import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -50,6 +59,7 @@ symbols = ["SYN1", "SYN2"]
 timeframe = "1m"
 params = { entry = 5, exit = 3 }
 """
+SETTLED_MS = 3500  # the page loads once more 2.5 s after the stream opened (SETTLE_MS, app.js)
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -87,9 +97,19 @@ def chromium() -> str:
     return path
 
 
+@dataclass(frozen=True)
+class Seen:
+    """One request the page made: when (monotonic seconds), what kind, and where to."""
+
+    at: float
+    kind: str
+    url: str
+
+
 @pytest.fixture
 def browser_page(chromium: str) -> Iterator[tuple[Any, list[str]]]:
-    """A fresh page in headless Chromium, and the console errors it logs (CSP refusals too)."""
+    """A fresh page in headless Chromium, and the console errors it logs (CSP refusals too).
+    Every request it makes is kept in ``page.seen`` (a list of :class:`Seen`)."""
     from playwright.sync_api import sync_playwright
 
     problems: list[str] = []
@@ -99,6 +119,11 @@ def browser_page(chromium: str) -> Iterator[tuple[Any, list[str]]]:
             page = browser.new_page(viewport={"width": 1400, "height": 1600})
             page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
             page.on("pageerror", lambda exc: problems.append(str(exc)))
+            page.seen = []
+            page.on(
+                "request",
+                lambda r: page.seen.append(Seen(time.monotonic(), r.resource_type, r.url)),
+            )
             yield page, problems
         finally:
             browser.close()
@@ -109,33 +134,106 @@ def add_user(workdir: Workdir, name: str, role: str) -> None:
                 "--db", f"sqlite:///{workdir.db}", input_text=f"{PASSWORD}\n")  # fmt: skip
 
 
-@pytest.fixture
-def platform(workdir: Workdir) -> Iterator[Running]:
-    """``tickmesh run`` on the paced synthetic feed, with an operator and a viewer."""
-    add_user(workdir, OPERATOR, "operator")
-    add_user(workdir, VIEWER, "viewer")
+def launch(workdir: Workdir, log_name: str = "run.log") -> Running:
+    """``tickmesh run`` on the paced synthetic feed in ``workdir``, once it serves."""
     config = workdir.path / "tickmesh.toml"
     config.write_text(CONFIG)
     port = free_port()
     cmd = [sys.executable, "-m", "tickmesh.cli", "run", "--no-live", "--port", str(port),
            "--speed", str(SPEED), "--db", f"sqlite:///{workdir.db}",
            "--config", str(config)]  # fmt: skip
-    log = workdir.path / "run.log"
+    log = workdir.path / log_name
     with log.open("w") as out:
         proc = subprocess.Popen(cmd, cwd=workdir.path, env=clean_env(), text=True,
                                 stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
     try:
-        try:
-            url = wait_for_api(proc, str(port))
-        except AssertionError as exc:
-            raise AssertionError(f"tickmesh run did not serve:\n{log.read_text()[-4000:]}") from exc
-        running = Running(url, proc, log)
+        url = wait_for_api(proc, str(port))
+    except AssertionError as exc:
+        proc.terminate()
+        proc.wait(timeout=60)
+        raise AssertionError(f"tickmesh run did not serve:\n{log.read_text()[-4000:]}") from exc
+    return Running(url, proc, log)
+
+
+@pytest.fixture
+def platform(workdir: Workdir) -> Iterator[Running]:
+    """``tickmesh run`` on the paced synthetic feed, with an operator and a viewer."""
+    add_user(workdir, OPERATOR, "operator")
+    add_user(workdir, VIEWER, "viewer")
+    running = launch(workdir)
+    try:
         yield running
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            proc.wait(timeout=60)
-    assert proc.returncode == 0, log.read_text()[-4000:]
+        if running.proc.poll() is None:
+            running.proc.terminate()
+            running.proc.wait(timeout=60)
+    assert running.proc.returncode == 0, running.log.read_text()[-4000:]
+
+
+class Relay:
+    """A TCP relay in front of the server: the browser talks to :attr:`url`, and :meth:`cut`
+    drops every open connection at once, as a server or a proxy in between would."""
+
+    def __init__(self, target: str) -> None:
+        self.point_at(target)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.open: list[socket.socket] = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def point_at(self, target: str) -> None:
+        """Send new connections to ``target`` (a server started in the old one's place)."""
+        parts = urlsplit(target)
+        self.target = (parts.hostname or "127.0.0.1", parts.port or 80)
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(self.target, timeout=10)
+            except OSError:
+                client.close()  # the server is down: refuse, as it would
+                continue
+            upstream.settimeout(None)
+            with self.lock:
+                self.open += [client, upstream]
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        for end in (source, sink):
+            with contextlib.suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+
+    def cut(self) -> None:
+        with self.lock:
+            dropped, self.open = self.open, []
+        for end in dropped:
+            with contextlib.suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+            end.close()
+
+    def close(self) -> None:
+        self.listener.close()
+        self.cut()
+
+
+@pytest.fixture
+def relay(platform: Running) -> Iterator[Relay]:
+    """The platform behind a :class:`Relay`."""
+    relayed = Relay(platform.url)
+    try:
+        yield relayed
+    finally:
+        relayed.close()
 
 
 @pytest.fixture
@@ -227,47 +325,95 @@ def banner(page: Any) -> str | None:
     return None if page.is_hidden("#problems") else page.text_content("#problems")
 
 
-def test_operator_watches_candles_halts_and_sees_signals_refused(
-    browser_page: tuple[Any, list[str]], platform: Running, tmp_path: Path
+def requests_to(page: Any, path: str, since: float = 0.0) -> list[Seen]:
+    """The page's requests to ``path`` (``/api/v1/bars``, say) from ``since`` on."""
+    return [s for s in page.seen if s.at >= since and s.url.split("?")[0].endswith(path)]
+
+
+def stream_requests(page: Any, since: float = 0.0) -> list[Seen]:
+    return requests_to(page, "/api/v1/stream", since)
+
+
+def cut_and_resume(page: Any, relay: Relay, timeout_s: float = 20) -> float:
+    """Drop every connection (the open stream with it) and wait until the page has opened a new
+    stream and is live again; returns when the cut happened."""
+    cut = time.monotonic()
+    relay.cut()
+    deadline = cut + timeout_s
+    while not stream_requests(page, since=cut):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no new stream request {timeout_s} s after the cut")
+        page.wait_for_timeout(100)
+    page.wait_for_selector("#connection[data-state=live]", timeout=timeout_s * 1000)
+    return cut
+
+
+def test_operator_watches_live_candles_halts_and_sees_signals_refused(
+    browser_page: tuple[Any, list[str]], platform: Running, relay: Relay, tmp_path: Path
 ) -> None:
     page, problems = browser_page
-    open_dashboard(page, platform.url)
+    open_dashboard(page, relay.url)
     log_in(page, OPERATOR)
     page.wait_for_selector("#dashboard", state="visible")
+    page.wait_for_selector("#connection[data-state=live]", timeout=15_000)
     who = page.text_content("#who")
 
     show(page, "SYN1")
+    page.wait_for_timeout(SETTLED_MS)
     first = wait_for_more_candles(page, 0)
-    grown = wait_for_more_candles(page, first + 2)
+    watching = time.monotonic()
+    grown = wait_for_more_candles(page, first + 3)
+    bar_requests_while_growing = requests_to(page, "/api/v1/bars", since=watching)
     canvases = page.locator("#candles canvas").count()
 
+    page.locator("#feed li.new[data-kind=fill]").first.wait_for(timeout=90_000)
     show(page, first_traded_symbol(page))
     page.wait_for_selector("#candles[data-markers]:not([data-markers='0'])")
 
+    halting = time.monotonic()
     halt(page)
-    refused = page.locator("#feed li[data-reason=TRADING_HALTED]").first
+    risk_requests_after_halt = requests_to(page, "/api/v1/risk", since=halting)
+    refused = page.locator("#feed li.new[data-reason=TRADING_HALTED]").first
     refused.wait_for(timeout=90_000)
     refusal = refused.text_content() or ""
     wait_for_more_candles(page, candle_count(page))  # the market keeps flowing while halted
     shown_problems = banner(page)
+    problems_while_online = list(problems)
     shot = screenshot(page, tmp_path, "dashboard.png")
+
+    cut = cut_and_resume(page, relay)
+    resumed = stream_requests(page, since=cut)
+    after_cut = wait_for_more_candles(page, candle_count(page))
+    bar_requests_after_cut = requests_to(page, "/api/v1/bars", since=cut)
 
     token = api(platform.url, "/api/v1/token/login", {"username": OPERATOR, "password": PASSWORD})
     bearer = token["access_token"]
     stored = api(platform.url, "/api/v1/rejections?reason=TRADING_HALTED", token=bearer)
     risk = api(platform.url, "/api/v1/risk", token=bearer)
+    opened = stream_requests(page)
 
     assert who == f"{OPERATOR} (operator)"
     assert grown > first > 0
+    assert bar_requests_while_growing == [], "the chart must grow from the stream, not by polling"
     assert canvases > 0
+    assert opened[0].kind == "eventsource"
+    assert "ticket=" in opened[0].url
+    assert "last_event_id" not in opened[0].url
+    assert risk_requests_after_halt == [], "HALTED must arrive over the stream"
     assert "TRADING_HALTED" in refusal
     assert "trading halted (manual)" in refusal
     assert stored["total"] >= 1
     assert stored["items"][0]["detail"] == "trading halted (manual)"
     assert risk["risk"]["state"] == "HALTED"
-    assert problems == []
+    assert problems_while_online == []
     assert shown_problems is None
     assert shot.stat().st_size > 0
+    assert resumed, "no new EventSource after the network came back"
+    assert re.search(r"[?&]last_event_id=\d+", resumed[-1].url), resumed[-1].url
+    assert "ticket=" in resumed[-1].url
+    assert after_cut > 0
+    assert bar_requests_after_cut == [], "resumed by id: no reset, so no reload over REST"
+    assert [p for p in problems if "ERR_INCOMPLETE_CHUNKED_ENCODING" not in p] == []  # the cut
 
 
 def test_viewer_sees_runs_but_no_ops_and_failures_are_shown(
@@ -291,6 +437,7 @@ def test_viewer_sees_runs_but_no_ops_and_failures_are_shown(
     screenshot(page, tmp_path, "dashboard-viewer.png")
 
     workdir.run("admin", "user", "disable", VIEWER, "--db", f"sqlite:///{workdir.db}")
+    show(page, "SYN2")  # the next request is refused, and the session with it
     page.wait_for_selector("#login", state="visible", timeout=15_000)
     ended = page.text_content("#login-message") or ""
 
@@ -306,4 +453,41 @@ def test_viewer_sees_runs_but_no_ops_and_failures_are_shown(
     assert ops_note == "Operators can halt and resume trading."
     assert f"user '{VIEWER}' is disabled" in ended
     assert "cannot reach the tickmesh API" in unreachable
-    assert [p for p in problems if "401" not in p and "ERR_CONNECTION_REFUSED" not in p] == []
+    expected = ("401", "ERR_CONNECTION_REFUSED", "503")  # refused, then the server stopping
+    assert [p for p in problems if not any(code in p for code in expected)] == []
+
+
+def test_page_reloads_over_rest_when_the_stream_cannot_resume(
+    browser_page: tuple[Any, list[str]], platform: Running, relay: Relay, workdir: Workdir
+) -> None:
+    page, problems = browser_page
+    open_dashboard(page, relay.url)
+    log_in(page, OPERATOR)
+    page.wait_for_selector("#connection[data-state=live]", timeout=15_000)
+    show(page, "SYN1")
+    wait_for_more_candles(page, 0)
+
+    platform.stop()  # a new process has a new stream: the old event ids mean nothing there
+    page.wait_for_selector("#connection:not([data-state=live])", timeout=15_000)
+    restarted = launch(workdir, "run-again.log")
+    try:
+        back = time.monotonic()
+        relay.point_at(restarted.url)
+        page.wait_for_selector("#connection[data-state=live]", timeout=30_000)
+        page.wait_for_selector("#connection[title*='reload the state']", timeout=15_000)
+        note = page.get_attribute("#connection", "title") or ""
+        grown = wait_for_more_candles(page, candle_count(page))
+        reopened = stream_requests(page, since=back)
+        reloaded = requests_to(page, "/api/v1/bars", since=back)
+    finally:
+        restarted.stop()
+
+    assert any(re.search(r"[?&]last_event_id=\d+", seen.url) for seen in reopened)
+    assert "reset" in note
+    assert reloaded, "after a reset the chart is reloaded over REST"
+    assert grown > 0
+    expected = (  # what a server going away and coming back looks like to the browser
+        "ERR_INCOMPLETE_CHUNKED_ENCODING", "ERR_EMPTY_RESPONSE", "503", "ERR_CONNECTION",
+        "ERR_SOCKET_NOT_CONNECTED",
+    )  # fmt: skip
+    assert [p for p in problems if not any(code in p for code in expected)] == []

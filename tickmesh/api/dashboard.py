@@ -1,25 +1,33 @@
 """The web dashboard: one page and its assets, served by the API app beside the REST routes.
 
-:func:`install` adds ``GET /`` (the page), ``GET /static/<name>`` (its script and style sheet,
-the vendored chart library and its licence) and an empty ``/favicon.ico``. The files are package
-data under ``tickmesh/web``, read once through :mod:`importlib.resources` when the app is built,
-so a missing file stops the start, not a page view. Only the files listed in :data:`ASSETS` are
-served; any other path is a 404.
+:func:`install` adds ``GET /`` (the page), ``GET /static/<name>`` (its ES modules and style
+sheet, the vendored chart library and its licence) and an empty ``/favicon.ico``. The files are
+package data under ``tickmesh/web``, read once through :mod:`importlib.resources` when the app is
+built, so a missing file stops the start, not a page view. Only the files listed in
+:data:`ASSETS` are served; any other path is a 404.
 
 Caching: the page is revalidated on every view (``no-cache`` with an ETag). It names each asset
 with ``?v=<content hash>``, and an asset fetched under its current hash may be kept for a year;
-fetched without it, it is revalidated too. Assets go out gzipped to clients that accept it.
+fetched without it, it is revalidated too. The modules in :data:`MODULES` import each other as
+``./name.js``; those imports are pinned the same way when the app is built, and a module's hash
+covers the pinned names of what it imports, so changing one module renames every module that
+depends on it and no browser mixes old and new code. An import of a file that is not served, or
+an import cycle, stops the start. Assets go out gzipped to clients that accept it.
 
 Every answer carries a strict Content-Security-Policy: scripts, styles, images and API calls
-from this origin only, no inline script or style, no framing. The page needs nothing else: no
-CDN, no fonts, no internet.
+from this origin only, no inline script or style, no framing. Module scripts (and the
+``modulepreload`` links for them) fall under ``script-src 'self'``, the live stream's
+``EventSource`` under ``connect-src 'self'``. The page needs nothing else: no CDN, no fonts, no
+internet.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import posixpath
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 
@@ -27,12 +35,24 @@ from fastapi import APIRouter, FastAPI, HTTPException, Request, Response, status
 
 PACKAGE = "tickmesh.web"
 PAGE = "static/index.html"
+JAVASCRIPT = "text/javascript; charset=utf-8"
+MODULES = (
+    "app.js",
+    "account.js",
+    "api.js",
+    "board.js",
+    "chart.js",
+    "format.js",
+    "panels.js",
+    "stream.js",
+)
+"""The page's ES modules (under ``static/``), whose relative imports are pinned to versions."""
 ASSETS: dict[str, tuple[str, str]] = {
-    "app.js": ("static/app.js", "text/javascript; charset=utf-8"),
+    **{name: (f"static/{name}", JAVASCRIPT) for name in MODULES},
     "app.css": ("static/app.css", "text/css; charset=utf-8"),
     "vendor/lightweight-charts.standalone.production.js": (
         "vendor/lightweight-charts.standalone.production.js",
-        "text/javascript; charset=utf-8",
+        JAVASCRIPT,
     ),
     "vendor/LICENSE-lightweight-charts.txt": (
         "vendor/LICENSE-lightweight-charts.txt",
@@ -64,6 +84,9 @@ REVALIDATE = "no-cache"
 IMMUTABLE = "public, max-age=31536000, immutable"
 GZIP_MIN_BYTES = 1024
 _ASSET_REF = re.compile(r'(?P<attr>src|href)="/static/(?P<name>[^"?#]+)"')
+_IMPORT = re.compile(
+    r"""(?P<head>\b(?:from|import)\s*)(?P<q>["'])(?P<spec>\.{1,2}/[^"'?#]+)(?P=q)"""
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +107,7 @@ class Asset:
 
 def install(app: FastAPI) -> None:
     """Serve the dashboard from ``app``: ``/``, ``/static/<name>`` and ``/favicon.ico``."""
-    assets = {name: Asset.of(_read(path), kind) for name, (path, kind) in ASSETS.items()}
+    assets = _assets()
     page = Asset.of(_versioned(_read(PAGE).decode("utf-8"), assets), "text/html; charset=utf-8")
     router = APIRouter(include_in_schema=False)
 
@@ -109,6 +132,41 @@ def install(app: FastAPI) -> None:
 
 def _read(path: str) -> bytes:
     return resources.files(PACKAGE).joinpath(path).read_bytes()
+
+
+def _assets() -> dict[str, Asset]:
+    """Every asset as served: modules with their imports pinned, dependencies first."""
+    built: dict[str, Asset] = {}
+
+    def build(name: str, trail: tuple[str, ...]) -> Asset:
+        if name in built:
+            return built[name]
+        if name in trail:
+            raise ValueError(
+                f"import cycle among the dashboard modules: {' -> '.join((*trail, name))}"
+            )
+        path, media_type = ASSETS[name]
+        body = _read(path)
+        if name in MODULES:
+            body = _pinned_imports(name, body, lambda dep: build(dep, (*trail, name)).version)
+        built[name] = Asset.of(body, media_type)
+        return built[name]
+
+    for name in ASSETS:
+        build(name, ())
+    return built
+
+
+def _pinned_imports(name: str, body: bytes, version: Callable[[str], str]) -> bytes:
+    """Module ``name`` with each relative import pinned to ``?v=<its version>``."""
+
+    def pin(match: re.Match[str]) -> str:
+        target = posixpath.normpath(posixpath.join(posixpath.dirname(name), match["spec"]))
+        if target not in MODULES:
+            raise ValueError(f"static/{name} imports {match['spec']}, which is not served")
+        return f"{match['head']}{match['q']}{match['spec']}?v={version(target)}{match['q']}"
+
+    return _IMPORT.sub(pin, body.decode("utf-8")).encode("utf-8")
 
 
 def _versioned(html: str, assets: dict[str, Asset]) -> bytes:

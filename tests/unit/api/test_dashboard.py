@@ -1,5 +1,7 @@
 """The dashboard's page and assets: served with their content types, a strict CSP and cache
-headers, pinned to their content hash, gzipped when asked; anything else under /static is a 404."""
+headers, pinned to their content hash, gzipped when asked; anything else under /static is a 404.
+The page's ES modules import each other under pinned names too, so a change to one renames every
+module that depends on it."""
 
 from __future__ import annotations
 
@@ -7,16 +9,21 @@ import gzip
 import re
 from collections.abc import AsyncIterator
 from importlib import resources
+from pathlib import Path
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
-from tickmesh.api.dashboard import ASSETS, CONTENT_SECURITY_POLICY, IMMUTABLE, install
+from tickmesh.api import dashboard
+from tickmesh.api.dashboard import ASSETS, CONTENT_SECURITY_POLICY, IMMUTABLE, MODULES, install
 
 from .conftest import make_client
 
 LIBRARY = "vendor/lightweight-charts.standalone.production.js"
+JAVASCRIPT = "text/javascript; charset=utf-8"
+IMPORT = re.compile(r"""\b(?:from|import)\s*["'](\.[^"']+)["']""")
+MAX_MODULE_LINES = 400
 
 
 @pytest.fixture
@@ -33,6 +40,11 @@ def packaged(path: str) -> bytes:
 def asset_links(page: str) -> dict[str, str]:
     """``name -> version`` of every /static reference in the page."""
     return dict(re.findall(r'"/static/([^"?]+)\?v=([0-9a-f]+)"', page))
+
+
+def imports_of(source: str) -> list[str]:
+    """The relative import specifiers of an ES module, as written."""
+    return IMPORT.findall(source)
 
 
 async def test_page_is_html_with_a_strict_csp(client: httpx.AsyncClient) -> None:
@@ -55,6 +67,7 @@ def test_page_has_no_inline_script_or_style_and_no_remote_asset() -> None:
     scripts = re.findall(r"<script([^>]*)>(.*?)</script>", page, flags=re.S)
     assert scripts
     assert all('src="/static/' in attrs and not body.strip() for attrs, body in scripts)
+    assert '<script src="/static/app.js" type="module">' in page
     assert "<style" not in page
     assert " style=" not in page
     assert not re.search(r'(src|href)="(https?:)?//', page.split("<footer")[0])
@@ -63,12 +76,97 @@ def test_page_has_no_inline_script_or_style_and_no_remote_asset() -> None:
 async def test_page_pins_every_asset_to_its_content_hash(client: httpx.AsyncClient) -> None:
     links = asset_links((await client.get("/")).text)
 
-    assert set(links) == {"app.js", "app.css", LIBRARY, "vendor/LICENSE-lightweight-charts.txt"}
+    assert set(links) == {*MODULES, "app.css", LIBRARY, "vendor/LICENSE-lightweight-charts.txt"}
     for name, version in links.items():
         response = await client.get(f"/static/{name}", params={"v": version})
         assert response.status_code == 200, name
         assert response.headers["cache-control"] == IMMUTABLE
-        assert response.content == packaged(ASSETS[name][0])
+        if name not in MODULES:
+            assert response.content == packaged(ASSETS[name][0])
+
+
+async def test_page_preloads_every_module(client: httpx.AsyncClient) -> None:
+    page = (await client.get("/")).text
+
+    preloaded = re.findall(r'<link rel="modulepreload" href="/static/([^"?]+)\?v=', page)
+
+    assert sorted(preloaded) == sorted(set(MODULES) - {"app.js"})
+
+
+async def test_modules_import_each_other_pinned_to_the_served_version(
+    client: httpx.AsyncClient,
+) -> None:
+    links = asset_links((await client.get("/")).text)
+
+    for name in MODULES:
+        served = (await client.get(f"/static/{name}", params={"v": links[name]})).text
+        written = packaged(f"static/{name}").decode()
+        pinned = [f"./{dep}?v={links[dep]}" for dep in _deps(written)]
+        assert imports_of(served) == pinned, name
+        assert IMPORT.sub("", served) == IMPORT.sub("", written), name
+
+
+def _deps(source: str) -> list[str]:
+    return [spec.removeprefix("./") for spec in imports_of(source)]
+
+
+def test_every_module_is_served_and_reached_from_app_js() -> None:
+    static = Path(str(resources.files("tickmesh.web").joinpath("static")))
+    reached: set[str] = set()
+    todo = ["app.js"]
+    while todo:
+        name = todo.pop()
+        if name not in reached:
+            reached.add(name)
+            todo += _deps(packaged(f"static/{name}").decode())
+
+    assert sorted(path.name for path in static.glob("*.js")) == sorted(MODULES)
+    assert reached == set(MODULES)
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_modules_stay_small(name: str) -> None:
+    lines = packaged(f"static/{name}").decode().count("\n")
+
+    assert lines < MAX_MODULE_LINES, f"{name} has {lines} lines: split it by responsibility"
+
+
+def test_changing_a_module_renames_the_modules_that_import_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    before = dashboard._assets()
+    real = dashboard._read
+
+    def edited(path: str) -> bytes:
+        body = real(path)
+        return body + b"\n// edited\n" if path == "static/format.js" else body
+
+    monkeypatch.setattr(dashboard, "_read", edited)
+    after = dashboard._assets()
+
+    changed = {name for name in MODULES if after[name].version != before[name].version}
+    assert {"format.js", "app.js"} <= changed
+    assert "api.js" not in changed  # it imports nothing that changed
+    assert f"format.js?v={after['format.js'].version}".encode() in after["chart.js"].body
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        (b'import { x } from "./nowhere.js";\n', "imports ./nowhere.js, which is not served"),
+        (b'import { Session } from "./app.js";\n', "import cycle"),
+    ],
+)
+def test_a_module_importing_what_is_not_served_or_in_a_cycle_stops_the_start(
+    monkeypatch: pytest.MonkeyPatch, source: bytes, message: str
+) -> None:
+    real = dashboard._read
+    monkeypatch.setattr(
+        dashboard, "_read", lambda path: source if path == "static/api.js" else real(path)
+    )
+
+    with pytest.raises(ValueError, match=message):
+        dashboard._assets()
 
 
 async def test_page_shows_the_chart_library_attribution(client: httpx.AsyncClient) -> None:
@@ -82,9 +180,9 @@ async def test_page_shows_the_chart_library_attribution(client: httpx.AsyncClien
 @pytest.mark.parametrize(
     ("name", "media_type"),
     [
-        ("app.js", "text/javascript; charset=utf-8"),
+        *[(module, JAVASCRIPT) for module in MODULES],
         ("app.css", "text/css; charset=utf-8"),
-        (LIBRARY, "text/javascript; charset=utf-8"),
+        (LIBRARY, JAVASCRIPT),
         ("vendor/LICENSE-lightweight-charts.txt", "text/plain; charset=utf-8"),
     ],
 )
@@ -96,8 +194,17 @@ async def test_static_files_have_their_content_type_and_csp(
     assert response.status_code == 200
     assert response.headers["content-type"] == media_type
     assert response.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+    assert response.headers["x-content-type-options"] == "nosniff"
     assert response.headers["cache-control"] == "no-cache"
     assert response.headers["etag"]
+
+
+def test_csp_allows_same_origin_modules_and_the_event_stream_only() -> None:
+    directives = dict(d.split(" ", 1) for d in CONTENT_SECURITY_POLICY.split("; "))
+
+    assert directives["script-src"] == "'self'"  # module scripts and modulepreload
+    assert directives["connect-src"] == "'self'"  # fetch and EventSource
+    assert directives["default-src"] == "'none'"
 
 
 async def test_vendored_chart_library_is_served(client: httpx.AsyncClient) -> None:
