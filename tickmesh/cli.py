@@ -206,13 +206,14 @@ def _print_summary(summary: dict[str, Any]) -> None:
 
 
 def _register() -> None:
-    from tickmesh.commands import admin, backtest, bus_tools, data, reconcile
+    from tickmesh.commands import admin, backtest, bus_tools, data, reconcile, service
 
     app.command("tail")(bus_tools.tail_command)
     app.command("mirror")(bus_tools.mirror_command)
     app.add_typer(data.data_app, name="data")
     app.add_typer(admin.admin_app, name="admin")
     app.add_typer(reconcile.reconcile_app, name="reconcile")
+    app.add_typer(service.service_app, name="service")
     app.command("backtest")(backtest.backtest_command)
     app.command("runs")(backtest.runs_command)
     app.command("report")(backtest.report_command)

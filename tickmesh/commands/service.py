@@ -1,0 +1,150 @@
+"""``tickmesh service NAME``: one service in its own process, on a shared bus and database.
+
+``api``: the REST API, the dashboard and the live stream without the pipeline. It reads the
+database the pipeline writes (``--db``), sends operator commands on the bus's ``ops.commands``
+and streams to browsers what the pipeline publishes on the bus, read by a consumer group of its
+own (``api-stream-<id>``, from the newest message on, removed again at exit), so every API
+process sees everything and several can serve side by side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import signal
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from tickmesh.commands.common import BusOpt, ConfigOpt, PrefixOpt, fail, load, shared_bus
+from tickmesh.core.errors import ConfigError
+
+log = logging.getLogger(__name__)
+service_app = typer.Typer(
+    help="Run one service in its own process on a shared bus and database.",
+    no_args_is_help=True,
+)
+
+
+@service_app.command("api")
+def api_command(
+    config: ConfigOpt = None,
+    db: Annotated[
+        str | None,
+        typer.Option(help="Database the pipeline writes (sqlite:///... or postgresql://...)."),
+    ] = None,
+    bus: BusOpt = None,
+    bus_prefix: PrefixOpt = None,
+    namespace: Annotated[str | None, typer.Option(help="Broker namespace (default paper).")] = None,
+    host: Annotated[
+        str, typer.Option(help="Address to serve on; loopback unless you say.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port; 0 = any free.")] = 8000,
+    log_format: Annotated[
+        str,
+        typer.Option(envvar="TICKMESH_LOG_FORMAT", help="text, or json (one object per line)."),
+    ] = "text",
+) -> None:
+    """Serve the API, dashboard and live stream alone, beside a pipeline running elsewhere."""
+    overrides = {"db_url": db, "namespace": namespace, "bus_url": bus, "bus_prefix": bus_prefix}
+    settings = load(config, overrides)
+    from tickmesh.services.logs import configure_logging
+
+    try:
+        configure_logging(settings.log_level, log_format)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    external = shared_bus(settings.bus_url, settings.bus_prefix, "tickmesh service api")
+    try:
+        asyncio.run(_serve_api(settings, external, host, port, config))
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+
+
+async def _serve_api(
+    settings: Any, external: Any, host: str, port: int, config_path: Path | None
+) -> None:
+    from tickmesh import topics
+    from tickmesh.api import create_app
+    from tickmesh.api.stream import install as install_stream
+    from tickmesh.bus import SubscribeOptions
+    from tickmesh.services.api_server import ApiServer, with_signing_key
+    from tickmesh.services.hub import HubService, StreamHub
+    from tickmesh.services.runtime import AsyncRunner
+    from tickmesh.storage import Database
+
+    database = Database(settings.db_url)
+    await database.connect()
+    try:
+        await database.migrate()
+        await _reach(external, settings.bus_url)
+
+        async def publish_command(command: Any) -> None:
+            await external.publish(topics.OPS_COMMANDS, command, topics.key_for(command))
+
+        hub = StreamHub()
+        feeder = HubService(hub, settings.namespace, _bar_timeframes(settings))
+        feeder.name = f"api-stream-{secrets.token_hex(4)}"
+        runner = AsyncRunner(external, feeder, options=SubscribeOptions(start="latest"))
+        app = create_app(
+            database,
+            with_signing_key(settings),
+            publish_command=publish_command,
+            config_path=config_path,
+        )
+        install_stream(app, hub)
+        server = ApiServer(app, host, port)
+        await server.start()
+        print(f"serving on {server.url}", flush=True)
+        feeding = asyncio.create_task(runner.run())
+        try:
+            await _until_signalled(feeding)
+        finally:
+            hub.close("the server is stopping")
+            await server.stop()
+            runner.stop()
+            if not feeding.done():
+                await feeding
+            await external.delete_group(feeder.name, feeder.inputs())
+    finally:
+        await external.close()
+        await database.close()
+
+
+async def _reach(external: Any, url: str) -> None:
+    try:
+        await external.start()
+    except Exception as exc:
+        shown = url.rsplit("@", maxsplit=1)[-1]
+        raise ConfigError(
+            f"bus {shown} is unreachable ({type(exc).__name__}: {exc}); "
+            "start it or pass another --bus"
+        ) from exc
+
+
+def _bar_timeframes(settings: Any) -> list[str]:
+    """The bar series the pipeline publishes: 1m, the roll-ups, the strategies' own and those
+    of bar files it replays."""
+    replayed = (getattr(source, "timeframe", None) for source in settings.feed.sources)
+    return sorted(
+        {"1m", *settings.bars.timeframes, *(s.timeframe for s in settings.strategies)}
+        | {tf for tf in replayed if tf}
+    )
+
+
+async def _until_signalled(feeding: asyncio.Task[None]) -> None:
+    """Until SIGINT or SIGTERM, or until the stream feeder fails (its error is raised)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    waiter = asyncio.create_task(stop.wait())
+    await asyncio.wait({waiter, feeding}, return_when=asyncio.FIRST_COMPLETED)
+    waiter.cancel()
+    if feeding.done() and (exc := feeding.exception()) is not None:
+        raise ConfigError(
+            f"the live stream stopped reading the bus ({type(exc).__name__}: {exc}); "
+            "check the bus and start the API again"
+        ) from exc
