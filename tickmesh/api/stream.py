@@ -96,6 +96,7 @@ class StreamOptions:
     delay suggested to browsers (``retry:``) and the stream cookie's lifetime."""
 
     keepalive_s: float = 15.0
+    recheck_s: float = 30.0
     ticket_ttl_s: float = 30.0
     max_tickets_per_user: int = 16
     goodbye_timeout_s: float = 1.0
@@ -103,7 +104,10 @@ class StreamOptions:
     cookie_ttl_s: int = 300
 
     def __post_init__(self) -> None:
-        positive = ("keepalive_s", "ticket_ttl_s", "max_tickets_per_user", "goodbye_timeout_s")
+        positive = (
+            "keepalive_s", "recheck_s", "ticket_ttl_s", "max_tickets_per_user",
+            "goodbye_timeout_s",
+        )  # fmt: skip
         for name in (*positive, "cookie_ttl_s"):
             if getattr(self, name) <= 0:
                 raise ValueError(
@@ -298,6 +302,7 @@ async def _ticket_holder(ctx: Ctx, state: StreamState, value: str) -> Principal:
     },
 )
 async def stream(
+    ctx: Ctx,
     state: State,
     caller: Annotated[Principal, Depends(stream_caller)],
     topics: Annotated[
@@ -318,7 +323,19 @@ async def stream(
     except HubClosedError as exc:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=str(exc)) from None
     log.info("event stream opened by %r: %s", caller.username, ",".join(sorted(streams)))
-    return EventStream(state.hub, sub, state.options)
+    return EventStream(state.hub, sub, state.options, partial(_refusal, ctx, caller))
+
+
+async def _refusal(ctx: ApiContext, caller: Principal) -> str | None:
+    """Why ``caller`` may no longer read the stream (disabled, gone, role lowered), or None.
+    Users are managed from other processes (``tickmesh admin``), so open streams ask again."""
+    async with reading(ctx) as conn:
+        user = await UserStore(conn).get_user(caller.username)
+    if user is None or not user.active:
+        return f"user {caller.username!r} is disabled or no longer exists"
+    if not user.role.allows(Role.VIEWER):
+        return f"user {caller.username!r} may no longer read the stream"
+    return None
 
 
 def parse_topics(raw: str | None) -> frozenset[str]:
@@ -376,12 +393,19 @@ class EventStream(Response):
 
     media_type = "text/event-stream"
 
-    def __init__(self, hub: StreamHub, sub: HubSubscription, options: StreamOptions) -> None:
+    def __init__(
+        self,
+        hub: StreamHub,
+        sub: HubSubscription,
+        options: StreamOptions,
+        refusal: Callable[[], Awaitable[str | None]] | None = None,
+    ) -> None:
         self.status_code = status.HTTP_200_OK
         self.background = None
         self._hub = hub
         self._sub = sub
         self._options = options
+        self._refusal = refusal
         self._client_left = False
         self.init_headers({"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
@@ -403,6 +427,8 @@ class EventStream(Response):
                 group.start_soon(first, partial(self._write, send))
                 group.start_soon(first, partial(self._until_client_leaves, receive))
                 group.start_soon(first, self._sub.ended.wait)
+                if self._refusal is not None:
+                    group.start_soon(self._recheck, self._refusal)
             reason = self._sub.end_reason
             if reason is not None and not self._client_left:
                 await self._goodbye(send, reason)
@@ -436,6 +462,20 @@ class EventStream(Response):
         snapshots is never joined into one huge buffer."""
         for start in range(0, len(items), CHUNK_ITEMS):
             await self._body(send, b"".join(map(frame, items[start : start + CHUNK_ITEMS])))
+
+    async def _recheck(self, refusal: Callable[[], Awaitable[str | None]]) -> None:
+        """Every ``recheck_s``, ask whether the user may still read; if not, end the stream
+        with the reason (a failed check, e.g. the database down, keeps it open)."""
+        while True:
+            await anyio.sleep(self._options.recheck_s)
+            try:
+                reason = await refusal()
+            except Exception as exc:
+                log.warning("event stream of %r: access check failed: %s", self._sub.user, exc)
+                continue
+            if reason is not None:
+                self._hub.unsubscribe(self._sub, reason)  # ends it: the goodbye says why
+                return
 
     async def _until_client_leaves(self, receive: Receive) -> None:
         while (await receive())["type"] != "http.disconnect":

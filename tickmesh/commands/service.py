@@ -71,7 +71,7 @@ async def _serve_api(
     from tickmesh.api.stream import install as install_stream
     from tickmesh.bus import SubscribeOptions
     from tickmesh.services.api_server import ApiServer, with_signing_key
-    from tickmesh.services.hub import HubService, StreamHub
+    from tickmesh.services.hub import HubLimits, HubService, StreamHub
     from tickmesh.services.runtime import AsyncRunner
     from tickmesh.storage import Database
 
@@ -84,7 +84,7 @@ async def _serve_api(
         async def publish_command(command: Any) -> None:
             await external.publish(topics.OPS_COMMANDS, command, topics.key_for(command))
 
-        hub = StreamHub()
+        hub = StreamHub(HubLimits(max_per_user=settings.api.stream_max_per_user))
         feeder = HubService(hub, settings.namespace, _bar_timeframes(settings))
         feeder.name = f"api-stream-{secrets.token_hex(4)}"
         runner = AsyncRunner(external, feeder, options=SubscribeOptions(start="latest"))

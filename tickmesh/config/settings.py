@@ -263,6 +263,9 @@ class ApiSettings(Section):
     argon2_time_cost: int = Field(default=3, ge=1, le=20)
     argon2_memory_kib: int = Field(default=65_536, ge=1_024, le=4_194_304)
     argon2_parallelism: int = Field(default=4, ge=1, le=64)
+    stream_max_per_user: int = Field(
+        default=4, ge=1, le=10_000, description="open live streams (SSE) per user"
+    )
 
     @field_validator("cors_origins")
     @classmethod

@@ -34,7 +34,7 @@ from tickmesh.risk import PositionRecord, RiskManager, RiskSnapshot
 from tickmesh.services.bridge import BusBridge
 from tickmesh.services.cache_writer import CacheWriter
 from tickmesh.services.feed import FeedPlan, build_feed
-from tickmesh.services.hub import HubService, StreamHub
+from tickmesh.services.hub import HubLimits, HubService, StreamHub
 from tickmesh.services.market import BarsService
 from tickmesh.services.metrics import HandleLatency, TickToFill
 from tickmesh.services.recorder import RecorderService
@@ -140,7 +140,7 @@ class Platform:
         self.bus = MemoryBus(partitions=1, retention=64)
         self.host = SyncHost(self.bus, tracing=tracing)
         self._stop = asyncio.Event()
-        self.hub = StreamHub()
+        self.hub = StreamHub(HubLimits(max_per_user=settings.api.stream_max_per_user))
         self._build()
 
     # --- assembly -----------------------------------------------------------------------------

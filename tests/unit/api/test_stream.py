@@ -420,6 +420,22 @@ async def test_a_ticket_of_a_since_disabled_user_is_refused(
     assert "disabled" in refused.json()["detail"]
 
 
+@pytest.mark.parametrize(
+    "options", [StreamOptions(keepalive_s=0.2, recheck_s=0.2, goodbye_timeout_s=1.0)], indirect=True
+)
+async def test_an_open_stream_of_a_user_disabled_meanwhile_ends_with_the_reason(
+    http: httpx.AsyncClient, db: Database, viewer: dict[str, str]
+) -> None:
+    async with opened(http, viewer) as events:
+        async with db.transaction() as repo:
+            await UserStore(repo.conn).disable_user("vera", now=2)
+        rest = await events.rest()
+
+    assert [(m.event, m.json()) for m in rest] == [
+        ("disconnect", {"reason": "user 'vera' is disabled or no longer exists"})
+    ]
+
+
 async def test_the_stream_cookie_alone_opens_the_stream_for_its_user(
     http: httpx.AsyncClient, pipeline: Pipeline, viewer: dict[str, str]
 ) -> None:
