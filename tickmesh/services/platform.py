@@ -54,6 +54,8 @@ from tickmesh.strategies import StrategyRunner
 log = logging.getLogger(__name__)
 
 FLUSH_EVERY_S = 1.0
+TURN_S = 0.002
+"""The longest the replay holds the event loop before letting other tasks run."""
 
 
 @dataclass
@@ -272,6 +274,7 @@ class Platform:
         pace = self.feed.speed
         wall0, event0 = time.monotonic(), None
         next_flush = time.monotonic() + FLUSH_EVERY_S
+        turn_ends = time.monotonic() + TURN_S
         for n, (topic, event) in enumerate(events, 1):
             if self._stop.is_set():
                 break
@@ -292,6 +295,12 @@ class Platform:
                     await self.host.flush()
                     self.host.heartbeats(time.time_ns())
                 await asyncio.sleep(0)
+                turn_ends = time.monotonic() + TURN_S
+            elif n % 16 == 0 and time.monotonic() >= turn_ends:
+                # let the API, the stream and signals in between: a request needs several
+                # turns of the loop, and a replay at full speed would otherwise hold each one
+                await asyncio.sleep(0)
+                turn_ends = time.monotonic() + TURN_S
 
     async def _idle(self) -> None:
         """The replay is over but the user asked to keep running: flush, keep beating."""
