@@ -85,22 +85,6 @@ def strategy_specs(names: list[str], params: list[str], symbols: list[str]) -> l
     return specs
 
 
-def load_candles(
-    data_dir: str, symbols: list[str], timeframe: str, start: int | None, end: int | None
-) -> dict[str, Candles]:
-    from tickmesh.storage.candles import CandleStore
-
-    store = CandleStore(data_dir)
-    data = {symbol: store.read(symbol, timeframe, start, end) for symbol in symbols}
-    empty = [symbol for symbol, candles in data.items() if len(candles) == 0]
-    if empty:
-        raise DataError(
-            f"no {timeframe} candles for {', '.join(empty)} in the range asked "
-            "(see tickmesh data list for what is stored)"
-        )
-    return data
-
-
 def _split(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
@@ -162,7 +146,9 @@ def backtest_command(
         figures = summary(result)
         run_id = _store(settings.data_dir, request, data, result, figures) if save else None
         if report is not None:
-            _report(report, _title(request, run_id), figures, result, data)
+            from tickmesh.backtest.stored import run_title
+
+            _report(report, run_title(request, run_id), figures, result, data)
     except (ConfigError, DataError, ValueError) as exc:
         raise fail(str(exc)) from None
     if run_id is not None:
@@ -217,6 +203,7 @@ def _prepare(
     request: dict[str, Any], data_dir: str
 ) -> tuple[BacktestConfig, dict[str, Candles]]:
     from tickmesh.backtest.engine import BacktestConfig
+    from tickmesh.backtest.stored import load_candles
     from tickmesh.topics import timeframe_seconds
 
     symbols, timeframe = request["symbols"], request["timeframe"]
@@ -264,13 +251,6 @@ def _store(
         request, data, figures, result.equity, result.fills
     )
     return run.run_id
-
-
-def _title(request: dict[str, Any], run_id: str | None) -> str:
-    names = ", ".join(s["name"] for s in request["strategies"])
-    where = ", ".join(request["symbols"])
-    suffix = f" (run {run_id})" if run_id else ""
-    return f"{names} on {where} {request['timeframe']}{suffix}"
 
 
 def _report(
@@ -392,29 +372,15 @@ def report_command(
     data_dir: Annotated[Path | None, typer.Option(help="Candle store folder.")] = None,
 ) -> None:
     """Regenerate the HTML report (and PNG) of a stored run."""
-    from tickmesh.storage.runs import RunStore, data_hash
+    from tickmesh.backtest.report import write_report
+    from tickmesh.backtest.stored import stored_report
+    from tickmesh.storage.runs import RunStore
 
     settings = load(config, {"data_dir": None if data_dir is None else str(data_dir)})
     store = RunStore(Path(settings.data_dir) / "runs")
     try:
-        run = store.get(run_id)
-        request = run.config
-        start, end = parse_time(request["from"], "from"), parse_time(request["to"], "to")
-        data = load_candles(
-            settings.data_dir, request["symbols"], request["timeframe"], start, end
-        )
-        if data_hash(data) != run.data_hash:
-            raise DataError(
-                f"the stored candles for run {run_id} changed since it ran (data hash "
-                f"{run.data_hash[:12]} then, {data_hash(data)[:12]} now); re-run the backtest"
-            )
-        from tickmesh.backtest.report import ReportData, write_report
-
+        report = stored_report(store, run_id, settings.data_dir)
         path = out or Path(f"report-{run_id}.html")
-        trades = run.stats.get("trades", [])
-        report = ReportData(
-            _title(request, run_id), run.stats, trades, store.equity(run), data, store.fills(run)
-        )
         png = write_report(path, report)
     except (ConfigError, DataError) as exc:
         raise fail(str(exc)) from None

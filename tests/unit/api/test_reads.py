@@ -33,7 +33,7 @@ from tickmesh.storage import (
     SessionStatus,
     StoredPosition,
 )
-from tickmesh.storage.candles import Candles
+from tickmesh.storage.candles import Candles, CandleStore
 from tickmesh.storage.runs import RunStore
 from tickmesh.topics import timeframe_seconds
 
@@ -476,3 +476,62 @@ async def test_equity_of_another_namespace_and_bad_window(
     assert live["items"] == [{"ts": 15, "equity": "2", "cash": "1"}]
     assert backwards.status_code == 422
     assert "'from' (20) must be before 'to' (10)" in backwards.text
+
+
+def backtest_saved_by_the_cli(data_dir: str) -> str:
+    """A real run: bundled GOOGL candles imported, sma_cross backtested and stored."""
+    from typer.testing import CliRunner
+
+    from tickmesh.cli import app
+
+    runner = CliRunner()
+    for args in (
+        ["data", "import", "bundled:GOOGL_1d", "--data-dir", data_dir],
+        ["backtest", "-s", "sma_cross", "--symbols", "GOOGL", "--timeframe", "1d",
+         "--data-dir", data_dir, "--json"],
+    ):  # fmt: skip
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+    return RunStore(Path(data_dir) / "runs").runs()[0].run_id
+
+
+async def test_a_stored_run_report_downloads_as_one_offline_html_file(
+    client: httpx.AsyncClient, viewer: dict[str, str], settings: Settings
+) -> None:
+    run_id = backtest_saved_by_the_cli(settings.data_dir)
+
+    response = await client.get(f"/api/v1/backtests/{run_id}/report", headers=viewer)
+
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert response.headers["content-disposition"] == f'attachment; filename="report-{run_id}.html"'
+    assert "sandbox" in response.headers["content-security-policy"]
+    page = response.text
+    assert f"sma_cross on GOOGL 1d (run {run_id})" in page
+    assert "LightweightCharts" in page  # the chart library is inside the file
+    assert "http://" not in page.replace("http://www.w3.org", "")  # nothing fetched from outside
+
+
+async def test_a_report_whose_candles_changed_since_the_run_is_refused_with_409(
+    client: httpx.AsyncClient, viewer: dict[str, str], settings: Settings
+) -> None:
+    run_id = backtest_saved_by_the_cli(settings.data_dir)
+    store = CandleStore(settings.data_dir)
+    c = store.read("GOOGL", "1d", None, None)
+    store.write("GOOGL", "1d", Candles(c.ts_open, c.open, c.high, c.low, c.close * 1.01, c.volume),
+                replace=True)  # fmt: skip
+
+    response = await client.get(f"/api/v1/backtests/{run_id}/report", headers=viewer)
+
+    assert response.status_code == 409
+    assert "changed since it ran" in response.json()["detail"]
+
+
+async def test_the_report_of_an_unknown_run_is_404(
+    client: httpx.AsyncClient, viewer: dict[str, str]
+) -> None:
+    response = await client.get(
+        "/api/v1/backtests/01ARZ3NDEKTSV4RRFFQ69G5FAV/report", headers=viewer
+    )
+
+    assert response.status_code == 404

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, HTTPException, Path, Query, status
+from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
@@ -14,6 +14,8 @@ from tickmesh.api.deps import Ctx
 from tickmesh.api.pagination import Page, PageQuery, SortedQuery, slice_page
 from tickmesh.api.queries import StrategyId, Symbol
 from tickmesh.api.schemas import BacktestDetailOut, BacktestOut, Reason
+from tickmesh.backtest.report import render_html
+from tickmesh.backtest.stored import stored_report
 from tickmesh.core.errors import DataError
 from tickmesh.storage.runs import RunStore, StoredRun
 
@@ -67,6 +69,41 @@ async def get_backtest(
         **_summary(run).model_dump(), trades=page, limit=query.limit, offset=query.offset,
         total=total,
     )  # fmt: skip
+
+
+@router.get(
+    "/{run_id}/report",
+    response_class=Response,
+    responses={
+        200: {"content": {"text/html": {}}, "description": "the run's report, one HTML file"},
+        404: {"model": Reason, "description": "no such run"},
+        409: {"model": Reason, "description": "the run's candles are gone or changed since"},
+    },
+)
+async def get_report(ctx: Ctx, run_id: RunId) -> Response:
+    """The run's self-contained HTML report (chart, equity, drawdown, trades), as a download:
+    it opens offline. Drawn again from the run and the candles it ran on; refused (409) when
+    those candles are no longer in the store or changed since the run."""
+    await run_in_threadpool(_one, ctx.runs, run_id)
+    html = await run_in_threadpool(_report_html, ctx.runs, run_id, ctx.settings.data_dir)
+    return Response(
+        html,
+        media_type="text/html; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="report-{run_id}.html"',
+            "Content-Security-Policy": "sandbox allow-scripts; default-src 'none'; "
+            "script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:",
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+def _report_html(store: RunStore, run_id: str, data_dir: str) -> str:
+    try:
+        return render_html(_readable(lambda: stored_report(store, run_id, data_dir)))
+    except DataError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from None
 
 
 def _readable(read: Callable[[], R]) -> R:
