@@ -32,7 +32,7 @@ import tempfile
 import time
 from array import array
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
@@ -634,26 +634,41 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def main() -> None:
-    args = parse_args()
+def bench_main(
+    args: argparse.Namespace,
+    title: str,
+    client: Callable[[], None],
+    measure: Callable[[argparse.Namespace, Path], None],
+) -> None:
+    """One entry point for the three roles of a bench script: the served platform (``--serve``),
+    a client process (``--client``), or the bench itself, in a work directory removed after."""
     if args.serve:
         serve_main(args)
         return
     if args.client:
-        client_main()
+        client()
         return
     started = time.perf_counter()
-    print("tickmesh bench: GET /api/v1/portfolio under concurrent clients, pipeline running")
+    print(f"tickmesh bench: {title}")
     print(describe_machine())
     workdir = Path(tempfile.mkdtemp(prefix="tickmesh-bench-"))
     try:
-        run(args, workdir)
+        measure(args, workdir)
     finally:
         if args.keep:
             print(f"work directory kept: {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
     print(f"\ntotal wall time {time.perf_counter() - started:.1f} s")
+
+
+def main() -> None:
+    bench_main(
+        parse_args(),
+        "GET /api/v1/portfolio under concurrent clients, pipeline running",
+        client_main,
+        run,
+    )
 
 
 if __name__ == "__main__":

@@ -28,9 +28,7 @@ import contextlib
 import json
 import math
 import re
-import shutil
 import sys
-import tempfile
 import time
 from array import array
 from collections import Counter
@@ -48,15 +46,14 @@ from api_portfolio import (
     Window,
     add_feed_options,
     add_serve_options,
+    bench_main,
     cores_line,
     percentile_ms,
     pipeline_lines,
     prepare_workdir,
     print_server_notes,
-    serve_main,
     spread,
 )
-from machine import describe_machine
 
 from tickmesh.services.hub import STREAMS
 
@@ -360,25 +357,12 @@ def parse_args() -> argparse.Namespace:
 
 
 def main() -> None:
-    args = parse_args()
-    if args.serve:
-        serve_main(args)
-        return
-    if args.client:
-        client_main()
-        return
-    started = time.perf_counter()
-    print("tickmesh bench: SSE fan-out of bars and fills to many clients, pipeline running")
-    print(describe_machine())
-    workdir = Path(tempfile.mkdtemp(prefix="tickmesh-bench-"))
-    try:
-        run(args, workdir)
-    finally:
-        if args.keep:
-            print(f"work directory kept: {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
-    print(f"\ntotal wall time {time.perf_counter() - started:.1f} s")
+    bench_main(
+        parse_args(),
+        "SSE fan-out of bars and fills to many clients, pipeline running",
+        client_main,
+        run,
+    )
 
 
 if __name__ == "__main__":
