@@ -181,8 +181,8 @@ class PublishStamps:
 
 
 def raise_stream_cap(hub: Any, cap: int) -> dict[str, int]:
-    """Raise the hub's per-user open-stream cap (``HubLimits.max_per_user``; ``tickmesh run``
-    builds ``StreamHub()`` with the defaults and no setting reaches it)."""
+    """Raise the hub's per-user open-stream cap (``HubLimits.max_per_user``, from the setting
+    ``api.stream_max_per_user``) on the running hub, for this bench's many clients."""
     before = hub.limits.max_per_user
     if cap > before:
         hub.limits = replace(hub.limits, max_per_user=cap)

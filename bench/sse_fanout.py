@@ -280,7 +280,7 @@ def cap_line(cap: dict[str, int]) -> str:
     how = (
         "unchanged"
         if cap["used"] == cap["default"]
-        else "raised on the hub instance; no setting reaches it"
+        else "raised on the hub instance, as [api] stream_max_per_user would"
     )
     return (
         f"per-user stream cap: HubLimits.max_per_user {cap['default']} by default, "
