@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests import servers
 from tickmesh.bus import SubscribeOptions, create_bus
@@ -36,7 +37,7 @@ def start_api(workdir: Workdir, url: str, prefix: str) -> tuple[subprocess.Popen
     return proc, line.split()[-1]
 
 
-async def exercise(base: str, url: str, prefix: str) -> tuple[int, list[str], list[Command]]:
+async def exercise(base: str, url: str, prefix: str) -> tuple[int, list[str], list[Command], str]:
     bus = create_bus(url, prefix=prefix)
     await bus.start()
     commands = bus.subscribe(["ops.commands"], "check", "c", SubscribeOptions(start="earliest"))
@@ -49,12 +50,13 @@ async def exercise(base: str, url: str, prefix: str) -> tuple[int, list[str], li
             halted = await client.post("/api/v1/ops/halt", headers=auth, json={"reason": "test"})
             assert halted.status_code == 202, halted.text
             streamed = await stream_one_bar(client, auth, bus)
+            metrics = (await client.get("/metrics")).text
         got: list[Command] = []
         while not got:
             batch = await commands.fetch(16, timeout=5.0)
             assert batch, "no command reached the bus"
             got += [d.event for d in batch if isinstance(d.event, Command)]
-        return portfolio, streamed, got
+        return portfolio, streamed, got, metrics
     finally:
         await commands.close()
         await bus.close()
@@ -96,7 +98,7 @@ def test_api_alone_serves_reads_sends_halt_on_the_bus_and_streams_what_the_bus_c
                 "--db", f"sqlite:///{workdir.db}", input_text=PASSWORD + "\n")  # fmt: skip
     proc, base = start_api(workdir, url, prefix)
     try:
-        portfolio, streamed, commands = asyncio.run(exercise(base, url, prefix))
+        portfolio, streamed, commands, metrics = asyncio.run(exercise(base, url, prefix))
     finally:
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=30)
@@ -109,6 +111,10 @@ def test_api_alone_serves_reads_sends_halt_on_the_bus_and_streams_what_the_bus_c
     assert (data["symbol"], data["close"]) == ("SYN1", 1.5)
     assert [c.command for c in commands] == [CommandType.HALT]
     assert commands[0].args.get("reason", "test") == "test"
+    series = {s.name: s for f in text_string_to_metric_families(metrics) for s in f.samples}
+    assert series["tickmesh_service_events_in_total"].value >= 1  # the bar, from the bus
+    assert series["tickmesh_stream_items_total"].value >= 1
+    assert "tickmesh_stream_subscribers" in series
 
 
 def test_api_alone_on_the_in_process_bus_is_refused_with_the_fix(workdir: Workdir) -> None:

@@ -95,6 +95,7 @@ async def _serve_api(
             config_path=config_path,
         )
         install_stream(app, hub)
+        _install_metrics(app, feeder, hub)
         server = ApiServer(app, host, port)
         await server.start()
         print(f"serving on {server.url}", flush=True)
@@ -111,6 +112,16 @@ async def _serve_api(
     finally:
         await external.close()
         await database.close()
+
+
+def _install_metrics(app: Any, feeder: Any, hub: Any) -> None:
+    """``/metrics`` of this process: the stream feeder and the live stream."""
+    from tickmesh.api.metrics_route import install
+    from tickmesh.services.metrics import HandleLatency, StreamServiceMetrics, build_registry
+
+    latency = HandleLatency()
+    latency.attach(feeder)
+    install(app, build_registry(StreamServiceMetrics([feeder], latency, hub)))
 
 
 async def _reach(external: Any, url: str) -> None:

@@ -347,9 +347,7 @@ class PlatformMetrics:
         self._trading_state = trading_state
 
     def collect(self) -> Iterator[Metric]:
-        yield from self._service_counters()
-        if self._latency is not None:
-            yield self._handle_seconds(self._latency)
+        yield from service_series(self._services, self._latency)
         yield self._bus_lag()
         yield from self._flow()
         yield from self._ledger()
@@ -363,24 +361,6 @@ class PlatformMetrics:
             yield family
         if self._trading_state is not None:
             yield self._state(self._trading_state())
-
-    def _service_counters(self) -> Iterator[Metric]:
-        for attr, name, doc in _SERVICE_COUNTERS:
-            family = CounterMetricFamily(name, doc, labels=["service"])
-            for service in self._services:
-                family.add_metric([service.name], getattr(service.stats, attr))
-            yield family
-
-    @staticmethod
-    def _handle_seconds(latency: HandleLatency) -> Metric:
-        family = HistogramMetricFamily(
-            "tickmesh_service_handle_seconds",
-            "Seconds a service spent handling one event.",
-            labels=["service"],
-        )
-        for name, histogram in latency.histograms():
-            _add_histogram(family, [name], histogram)
-        return family
 
     def _bus_lag(self) -> Metric:
         family = GaugeMetricFamily(
@@ -436,6 +416,60 @@ class PlatformMetrics:
         return family
 
 
+class StreamServiceMetrics:
+    """The collector of ``tickmesh service api``: its stream feeder's counters and handling
+    latency, and the live stream's subscribers, items published and slow clients cut."""
+
+    def __init__(self, services: Sequence[Service], latency: HandleLatency, hub: HubView) -> None:
+        self._services = services
+        self._latency = latency
+        self._hub = hub
+
+    def collect(self) -> Iterator[Metric]:
+        yield from service_series(self._services, self._latency)
+        subscribers = GaugeMetricFamily(
+            "tickmesh_stream_subscribers", "Open live-stream (SSE) connections."
+        )
+        subscribers.add_metric([], self._hub.subscribers)
+        yield subscribers
+        published = CounterMetricFamily(
+            "tickmesh_stream_items", "Events the live stream numbered and sent out."
+        )
+        published.add_metric([], self._hub.published)
+        yield published
+        cut = CounterMetricFamily(
+            "tickmesh_stream_clients_cut", "Live-stream clients cut for reading too slowly."
+        )
+        cut.add_metric([], self._hub.cut)
+        yield cut
+
+
+class HubView(Protocol):
+    @property
+    def subscribers(self) -> int: ...
+
+    published: int
+    cut: int
+
+
+def service_series(services: Sequence[Service], latency: HandleLatency | None) -> Iterator[Metric]:
+    """Per service: events in and out, errors, duplicates, dead letters; handling seconds."""
+    for attr, name, doc in _SERVICE_COUNTERS:
+        family = CounterMetricFamily(name, doc, labels=["service"])
+        for service in services:
+            family.add_metric([service.name], getattr(service.stats, attr))
+        yield family
+    if latency is not None:
+        handled = HistogramMetricFamily(
+            "tickmesh_service_handle_seconds",
+            "Seconds a service spent handling one event.",
+            labels=["service"],
+        )
+        for name, histogram in latency.histograms():
+            _add_histogram(handled, [name], histogram)
+        yield handled
+
+
 def _counter(name: str, doc: str, namespace: list[str], value: float) -> Metric:
     family = CounterMetricFamily(name, doc, labels=["namespace"])
     family.add_metric(namespace, value)
@@ -452,7 +486,9 @@ def _add_histogram(
     family.add_metric(labels, buckets, histogram.sum)
 
 
-def build_registry(metrics: PlatformMetrics, *, process: bool = True) -> CollectorRegistry:
+def build_registry(
+    metrics: PlatformMetrics | StreamServiceMetrics, *, process: bool = True
+) -> CollectorRegistry:
     """A dedicated registry holding ``metrics`` and, with ``process``, prometheus_client's
     standard process (CPU, memory, open files; Linux) and Python platform collectors."""
     registry = CollectorRegistry()
