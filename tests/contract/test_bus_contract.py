@@ -257,3 +257,20 @@ async def test_publisher_waits_when_a_group_falls_behind(
     assert blocked
     assert lag_while_blocked <= retention * bus.partitions  # type: ignore[attr-defined]
     assert len(got) == total
+
+
+async def test_a_deleted_group_starts_again_from_the_earliest_message(
+    bus: Bus, topic: str, group: str
+) -> None:
+    for n in range(6):
+        await bus.publish(topic, beat(n), key="k")
+    first = bus.subscribe([topic], group, "c", SubscribeOptions(start="earliest"))
+    assert [seq(d) for d in await drain(first, 6)] == list(range(6))
+    await first.close()
+
+    if not await bus.delete_group(group, [topic]):
+        pytest.skip("this broker cannot delete consumer groups (the librdkafka mock cannot)")
+    again = bus.subscribe([topic], group, "c", SubscribeOptions(start="earliest"))
+
+    assert [seq(d) for d in await drain(again, 6)] == list(range(6))
+    await again.close()

@@ -112,9 +112,10 @@ class Bus(abc.ABC):
         """Delete every stream, subject, topic and group this bus created under its prefix
         (test teardown, ``tickmesh admin``); a no-op where nothing outlives the process."""
 
-    async def delete_group(self, group: str, topics: Sequence[str]) -> None:  # noqa: B027
+    async def delete_group(self, group: str, topics: Sequence[str]) -> bool:
         """Forget a consumer group's position on ``topics`` (throwaway groups of tools such as
-        ``tickmesh mirror``); a no-op where groups vanish with the process."""
+        ``tickmesh mirror``); False where the broker cannot (the group stays as it was)."""
+        return True
 
     @abc.abstractmethod
     async def publish(

@@ -441,11 +441,12 @@ class MemoryBus(Bus):
             groups.append(g)
         return MemorySubscription(self, groups, consumer)
 
-    async def delete_group(self, group: str, topics: Sequence[str]) -> None:
+    async def delete_group(self, group: str, topics: Sequence[str]) -> bool:
         for name in topics:
             topic = self._topics.get(name)
             if topic is not None and topic.groups.pop(group, None) is not None:
                 topic.floors = [-1] * len(topic.floors)
+        return True
 
     async def lag(self, group: str, topic: str) -> int:
         t = self._topics.get(topic)

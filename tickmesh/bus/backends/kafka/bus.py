@@ -176,6 +176,19 @@ class KafkaBus(Bus):
         self._counts.clear()
         self._group_ids.clear()
 
+    async def delete_group(self, group: str, topics: Sequence[str]) -> bool:
+        """Delete the consumer group with its committed offsets (a Kafka group spans all its
+        topics); close its subscriptions first. Where the brokers cannot, it is logged and left."""
+        for key in [key for key in self._groups if key[0] == group]:
+            del self._groups[key]
+        full = self.full_group(group)
+        self._group_ids.discard(full)
+        await self.start()
+        if not await self.admin.delete_groups([full]):
+            log.info("kafka: the brokers cannot delete groups; %s left", full)
+            return False
+        return True
+
     # --- topics ------------------------------------------------------------------------------
 
     async def ensure_topic(self, topic: str) -> int:

@@ -371,6 +371,23 @@ class NatsBus(Bus):
             if isinstance(outcome, BaseException) and not isinstance(outcome, NatsError):
                 raise outcome
 
+    async def delete_group(self, group: str, topics: Sequence[str]) -> bool:
+        """Delete the group's durable consumers on ``topics`` and its membership entries."""
+        js = await self._jetstream()
+        for topic in topics:
+            task = self._groups.pop((group, topic), None)
+            if task is not None:
+                await asyncio.wait([task])
+            stream = self.names.stream(topic)
+            for p in range(self.partitions):
+                consumer = self.names.consumer(group, p)
+                self._by_consumer.pop((stream, consumer), None)
+                with contextlib.suppress(NotFoundError):
+                    await js.delete_consumer(stream, consumer)
+            with contextlib.suppress(NotFoundError):
+                await (await self._members_kv()).purge(self.names.members_key(group, topic))
+        return True
+
     async def purge(self) -> None:
         """Delete this prefix's streams (with their consumers) and its membership bucket."""
         js = await self._jetstream()

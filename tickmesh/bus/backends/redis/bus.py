@@ -124,6 +124,22 @@ class RedisBus(Bus):
         await self._settle_joins()
         await retrying(self._delete_prefix, "purge", self._is_closed)
 
+    async def delete_group(self, group: str, topics: Sequence[str]) -> bool:
+        """Destroy ``group`` on every partition stream of ``topics`` and forget its members."""
+        await self._settle_joins()
+        refs = [ref for topic in topics for ref in self.keys.streams(topic)]
+
+        async def destroy() -> None:
+            pipe = self.client.pipeline(transaction=False)
+            for ref in refs:
+                pipe.xgroup_destroy(ref.key, group)
+            for topic in topics:
+                pipe.delete(self.keys.members(topic, group))
+            await pipe.execute(raise_on_error=False)
+
+        await retrying(destroy, "delete group", self._is_closed)
+        return True
+
     async def _delete_prefix(self) -> None:
         batch: list[bytes] = []
         async for key in self.client.scan_iter(match=self.keys.pattern, count=SCAN_BATCH):
