@@ -170,6 +170,23 @@ class RSI:
         self._prev = price
         return self.value
 
+    def extend(self, prices: Sequence[float]) -> float | None:
+        """:meth:`update` with each price in order (same state, bit for bit); long runs go
+        through a compiled loop that repeats the same float operations."""
+        if len(prices) < _COMPILED_FROM:
+            for price in map(float, prices):
+                self.update(price)
+            return self.value
+        from tickmesh.strategies import kernels
+
+        gain, loss = self._gain, self._loss
+        (gain.value, gain._count, gain._seed_sum, loss.value, loss._count, loss._seed_sum,
+         self._prev) = kernels.rsi_extend(
+            prices, self.n, gain.alpha, (gain.value, gain._count, gain._seed_sum),
+            (loss.value, loss._count, loss._seed_sum), self._prev,
+        )  # fmt: skip
+        return self.value
+
     @property
     def ready(self) -> bool:
         return self._gain.value is not None
@@ -253,6 +270,16 @@ class _RollingExtreme:
         self._count += 1
         return self.value
 
+    def extend(self, values: Sequence[float]) -> None:
+        """:meth:`update` with each value in order, leaving the same state in O(n): the deque
+        then holds only values of the last ``n``, so only those need pushing."""
+        skipped = max(0, len(values) - self.n)
+        if skipped:
+            self._deque.clear()
+            self._count += skipped
+        for x in map(float, values[skipped:]):
+            self.update(x)
+
     @property
     def ready(self) -> bool:
         return self._count >= self.n
@@ -299,6 +326,18 @@ class Donchian:
             self._low.update(self._pending[1])
         self._pending = (high, low)
         return self.value
+
+    def extend(self, highs: Sequence[float], lows: Sequence[float]) -> None:
+        """:meth:`update` with each bar in order (same state), in O(n)."""
+        if not len(highs):
+            return
+        earlier_h, earlier_l = list(map(float, highs[:-1])), list(map(float, lows[:-1]))
+        if self._pending is not None:
+            earlier_h.insert(0, self._pending[0])
+            earlier_l.insert(0, self._pending[1])
+        self._high.extend(earlier_h)
+        self._low.extend(earlier_l)
+        self._pending = (float(highs[-1]), float(lows[-1]))
 
     @property
     def ready(self) -> bool:

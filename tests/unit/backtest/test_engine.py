@@ -217,9 +217,7 @@ def test_fast_forward_across_symbols_on_different_clocks_gives_the_bar_by_bar_re
     assert_same_run(slow, fast)
 
 
-def test_fast_forward_with_risk_limits_and_a_strategy_that_cannot_skip_gives_the_same_result() -> (
-    None
-):
+def test_fast_forward_with_risk_limits_snapshotting_every_bar_runs_bar_by_bar_alike() -> None:
     config = BacktestConfig(
         strategies=[
             StrategySpec("sma_cross", ["GOOG"], {"fast": 5, "slow": 20}),
@@ -232,5 +230,28 @@ def test_fast_forward_with_risk_limits_and_a_strategy_that_cannot_skip_gives_the
 
     slow, fast, batches = both_ways(config, {"GOOG": candles(GOOG)})
 
-    assert batches == 0  # rsi_reversion cannot tell its quiet bars: every bar goes one by one
+    assert batches == 0  # drawdown limits watch equity at every bar: nothing is quiet
+    assert_same_run(slow, fast)
+
+
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [
+        ("rsi_reversion", {"period": 14, "lower": 30, "upper": 70}),
+        ("rsi_reversion", {"period": 5, "lower": 40, "upper": 60}),
+        ("donchian_breakout", {"entry": 20, "exit": 10}),
+        ("donchian_breakout", {"entry": 5, "exit": 3}),
+    ],
+)
+def test_fast_forward_of_the_other_builtins_gives_the_bar_by_bar_result(
+    name: str, params: dict[str, int]
+) -> None:
+    config = BacktestConfig(
+        strategies=[StrategySpec(name, ["GOOG"], params)], timeframe="1d", allow_short=False
+    )
+
+    slow, fast, batches = both_ways(config, {"GOOG": candles(GOOG)})
+
+    assert batches > 20
+    assert len(fast.trades) > 5
     assert_same_run(slow, fast)

@@ -310,3 +310,55 @@ def test_crossover_settled_reports_no_cross_and_compares_with_the_settled_values
     assert not cross.down
     cross.update(1.0, 2.0)
     assert cross.down
+
+
+def in_runs(xs: list[float], runs: list[int]) -> list[list[float]]:
+    parts, done = [], 0
+    for size in [*runs, len(xs)]:
+        parts.append(xs[done : done + size])
+        done = min(len(xs), done + size)
+    return parts
+
+
+@given(PRICES, PERIODS, RUNS)
+@SETTINGS
+def test_rsi_extended_in_runs_equals_updated_one_by_one(
+    xs: list[float], n: int, runs: list[int]
+) -> None:
+    one, runs_rsi = RSI(n), RSI(n)
+    for x in xs:
+        one.update(x)
+    for part in in_runs(xs, runs):
+        runs_rsi.extend(part)  # short runs loop, long ones compile
+
+    assert runs_rsi.value == one.value
+    assert runs_rsi._prev == one._prev
+    for mine, theirs in ((runs_rsi._gain, one._gain), (runs_rsi._loss, one._loss)):
+        assert (mine.value, mine._count, mine._seed_sum) == (
+            theirs.value, theirs._count, theirs._seed_sum,
+        )  # fmt: skip
+
+
+@given(st.lists(BAR, max_size=200), PERIODS, RUNS)
+@SETTINGS
+def test_extremes_and_donchian_extended_in_runs_equal_updated_one_by_one(
+    bars: list[tuple[float, float, float]], n: int, runs: list[int]
+) -> None:
+    highs = [h for h, _, _ in bars]
+    lows = [lo for _, lo, _ in bars]
+    one_max, one_min, one_channel = RollingMax(n), RollingMin(n), Donchian(n)
+    for high, low in zip(highs, lows, strict=True):
+        one_max.update(high)
+        one_min.update(low)
+        one_channel.update(high, low)
+    run_max, run_min, run_channel = RollingMax(n), RollingMin(n), Donchian(n)
+    for h_part, l_part in zip(in_runs(highs, runs), in_runs(lows, runs), strict=True):
+        run_max.extend(h_part)
+        run_min.extend(l_part)
+        run_channel.extend(h_part, l_part)
+
+    assert (run_max.value, run_min.value) == (one_max.value, one_min.value)
+    assert list(run_max._deque) == list(one_max._deque)
+    assert list(run_min._deque) == list(one_min._deque)
+    assert (run_channel.upper, run_channel.lower) == (one_channel.upper, one_channel.lower)
+    assert run_channel._pending == one_channel._pending

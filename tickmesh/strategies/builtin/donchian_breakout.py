@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
-from tickmesh.model import Bar
+import numpy as np
+import numpy.typing as npt
+
+from tickmesh.model import Bar, BarBatch
 from tickmesh.strategies.base import Strategy, StrategyContext
 from tickmesh.strategies.indicators import Donchian
 from tickmesh.strategies.parameters import IntParameter
@@ -37,3 +40,20 @@ class DonchianBreakout(Strategy):
             ctx.close(reason=f"close {bar.close} below {self.exit}-bar low {lower}")
         elif ctx.flat and upper is not None and bar.close > upper:
             ctx.buy(reason=f"close {bar.close} above {self.entry}-bar high {upper}")
+
+    def candidates(self, bars: BarBatch) -> npt.NDArray[np.int64]:
+        """The bars that close outside a channel (either side, whatever the position), from
+        the compiled channels (the same values: maxima and minima, no arithmetic)."""
+        from tickmesh.backtest import sweep_indicators as compiled
+
+        high = np.ascontiguousarray(bars.high, dtype=np.float64)
+        low = np.ascontiguousarray(bars.low, dtype=np.float64)
+        close = np.asarray(bars.close, dtype=np.float64)
+        upper, lower = np.empty_like(high), np.empty_like(low)
+        compiled.previous_extreme_into(high, self.entry, 1.0, upper)
+        compiled.previous_extreme_into(low, self.exit, -1.0, lower)
+        return np.flatnonzero((close < lower) | (close > upper)).astype(np.int64)
+
+    def fast_forward(self, bars: BarBatch) -> None:
+        self._entry_channel.extend(bars.high, bars.low)
+        self._exit_channel.extend(bars.high, bars.low)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from tickmesh.model import Bar
+import numpy as np
+import numpy.typing as npt
+
+from tickmesh.model import Bar, BarBatch
 from tickmesh.strategies.base import Strategy, StrategyContext
 from tickmesh.strategies.indicators import RSI
 from tickmesh.strategies.parameters import IntParameter
@@ -47,3 +50,18 @@ class RsiReversion(Strategy):
             ctx.close(reason=f"RSI {rsi:.1f} above {self.upper}")
         elif ctx.flat and prev is not None and prev > self.lower > rsi:
             ctx.buy(reason=f"RSI {rsi:.1f} crossed below {self.lower}")
+
+    def candidates(self, bars: BarBatch) -> npt.NDArray[np.int64]:
+        """The bars with RSI above ``upper`` or crossing below ``lower``, from the compiled,
+        bit-identical RSI."""
+        from tickmesh.backtest import sweep_indicators as compiled
+
+        close = np.ascontiguousarray(bars.close, dtype=np.float64)
+        rsi = np.empty_like(close)
+        compiled.rsi_into(close, self.period, rsi)
+        prev = np.concatenate([[np.nan], rsi[:-1]])
+        crossed = (prev > self.lower) & (rsi < self.lower)
+        return np.flatnonzero((rsi > self.upper) | crossed).astype(np.int64)
+
+    def fast_forward(self, bars: BarBatch) -> None:
+        self._prev = self._rsi.extend(bars.close)
