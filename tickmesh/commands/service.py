@@ -5,27 +5,107 @@ database the pipeline writes (``--db``), sends operator commands on the bus's ``
 and streams to browsers what the pipeline publishes on the bus, read by a consumer group of its
 own (``api-stream-<id>``, from the newest message on, removed again at exit), so every API
 process sees everything and several can serve side by side.
+
+``feed``, ``bars``, ``strategies``, ``risk``, ``execution``, ``portfolio``, ``recorder``: the
+trading pipeline, one service per process, over the sequenced log
+(:mod:`tickmesh.services.processes`); together they end with the portfolio and fills of
+``tickmesh run``, and any of them may be killed and started again with the same command.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import secrets
 import signal
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from tickmesh.commands.common import BusOpt, ConfigOpt, PrefixOpt, fail, load, shared_bus
-from tickmesh.core.errors import ConfigError
+from tickmesh.core.errors import ConfigError, OperatorError
 
 log = logging.getLogger(__name__)
 service_app = typer.Typer(
     help="Run one service in its own process on a shared bus and database.",
     no_args_is_help=True,
 )
+
+
+_PIPELINE_HELP = {
+    "feed": "Plan the session and sequence the feed through the pipeline services' log.",
+    "bars": "Build bars from the sequenced ticks.",
+    "strategies": "Run the strategies on the sequenced bars.",
+    "risk": "Check the strategies' signals against the risk limits.",
+    "execution": "Fill the validated orders on the paper venue.",
+    "portfolio": "Keep the portfolio from the fills.",
+    "recorder": "Store signals, orders, fills and positions in the database (--db).",
+}
+
+
+def _pipeline_command(name: str) -> Any:
+    def command(
+        config: ConfigOpt = None,
+        db: Annotated[
+            str | None, typer.Option(help="Database (sqlite:///... or postgresql://...).")
+        ] = None,
+        bus: BusOpt = None,
+        bus_prefix: PrefixOpt = None,
+        namespace: Annotated[
+            str | None, typer.Option(help="Broker namespace (default paper).")
+        ] = None,
+        log_format: Annotated[
+            str,
+            typer.Option(envvar="TICKMESH_LOG_FORMAT", help="text, or json (one object per line)."),
+        ] = "text",
+    ) -> None:
+        overrides = {"db_url": db, "namespace": namespace, "bus_url": bus, "bus_prefix": bus_prefix}
+        settings = load(config, overrides)
+        from tickmesh.services.logs import configure_logging
+
+        try:
+            configure_logging(settings.log_level, log_format)
+        except ValueError as exc:
+            raise fail(str(exc)) from None
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+        external = shared_bus(settings.bus_url, settings.bus_prefix, f"tickmesh service {name}")
+        try:
+            summary = asyncio.run(_run_pipeline_service(settings, external, name))
+        except ConfigError as exc:
+            raise fail(str(exc)) from None
+        except OperatorError as exc:
+            raise fail(str(exc), code=3) from None
+        typer.echo(json.dumps(summary, sort_keys=True))
+
+    command.__doc__ = _PIPELINE_HELP[name]
+    return command
+
+
+async def _run_pipeline_service(settings: Any, external: Any, name: str) -> dict[str, Any]:
+    from tickmesh.services.processes import run_feed, run_worker
+
+    try:
+        await _reach(external, settings.bus_url)
+        if name == "feed":
+            session_id, stats = await run_feed(settings, external)
+            roots = stats.entries and stats.seconds and stats.entries / stats.seconds
+            return {
+                "service": name,
+                "session_id": session_id,
+                **asdict(stats),
+                "entries_per_s": roots,
+            }
+        session_id, worker = await run_worker(settings, external, name)
+        return {"service": name, "session_id": session_id, **asdict(worker)}
+    finally:
+        await external.close()
+
+
+for _name in _PIPELINE_HELP:
+    service_app.command(_name)(_pipeline_command(_name))
 
 
 @service_app.command("api")

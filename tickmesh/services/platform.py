@@ -18,38 +18,24 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from tickmesh import topics
-from tickmesh.bars import BarAggregator, TickBarBuilder
 from tickmesh.bus import create_bus
 from tickmesh.bus.backends.memory import MemoryBus
 from tickmesh.config import Settings
 from tickmesh.core.clock import SimulatedClock
 from tickmesh.core.errors import ConfigError
-from tickmesh.core.ids import IdGenerator
 from tickmesh.core.stamp import Stamper
-from tickmesh.execution import PaperMatchingEngine
-from tickmesh.model.enums import TradingState
 from tickmesh.model.events import Event, OrderDenied, OrderEvent, Signal
-from tickmesh.portfolio import Portfolio
-from tickmesh.risk import PositionRecord, RiskManager, RiskSnapshot
+from tickmesh.services.assembly import SessionStart, build_pipeline, stampers
 from tickmesh.services.bridge import BusBridge
 from tickmesh.services.cache_writer import CacheWriter
 from tickmesh.services.feed import FeedPlan, build_feed
 from tickmesh.services.hub import HubLimits, HubService, StreamHub
-from tickmesh.services.market import BarsService
 from tickmesh.services.metrics import HandleLatency, TickToFill
-from tickmesh.services.recorder import RecorderService
 from tickmesh.services.runtime import Service, SyncHost
 from tickmesh.services.session import SessionPlan, fingerprint, plan_session
 from tickmesh.services.tracing import Tracing, setup_tracing
-from tickmesh.services.trading import (
-    ExecutionService,
-    PortfolioService,
-    RiskService,
-    StrategyService,
-)
-from tickmesh.services.wiring import fingerprint_parts, paper_config, risk_limits
+from tickmesh.services.wiring import fingerprint_parts
 from tickmesh.storage import Cache, Database, SessionStatus, open_cache
-from tickmesh.strategies import StrategyRunner
 
 log = logging.getLogger(__name__)
 
@@ -175,40 +161,18 @@ class Platform:
         return platform
 
     def _stamper(self, source: str) -> Stamper:
-        seed = f"{self.plan.session.seed}:{source}"
-        return Stamper(self.clock, IdGenerator(self.clock, seed=seed), source, self.namespace)
+        return stampers(self.clock, self.plan.session.seed, self.namespace)(source)
 
     def _build(self) -> None:
-        s, ns = self.settings, self.namespace
-        strategy_tfs = sorted({sc.timeframe for sc in s.strategies})
-        market_tfs = sorted(set(strategy_tfs) | set(self.feed.bar_timeframes))
-        cash = s.portfolio.starting_cash
-        ledger = Portfolio.rebuild(self.plan.base_fills, cash, self._stamper("portfolio"))
-        self.portfolio = ledger
-        self.runner = self._strategies(ledger)
-        self.risk = RiskManager(risk_limits(s.risk), self._stamper("risk"))
-        self.risk.restore(self._risk_start(ledger))
-        self.engine = PaperMatchingEngine(
-            paper_config(s.execution), self._stamper("execution"), starting_cash=ledger.cash
+        ns = self.namespace
+        pipeline = build_pipeline(
+            self.settings, self.feed, self.db, SessionStart.of(self.plan), self._stamper
         )
-        self.engine.restore(ledger.cash, ledger.net_positions())
-        higher = [tf for tf in s.bars.timeframes if tf != "1m"]
-        self.bars = BarsService(
-            TickBarBuilder(self._stamper("bars"), "1m", s.bars.allowed_lateness_ms * 1_000_000),
-            BarAggregator(self._stamper("bars-agg"), "1m", higher),
-        )
-        self.recorder = RecorderService(
-            self.db, ns, self.plan.session.id, cash, bar_timeframes=market_tfs
-        )
-        services: list[Service] = [
-            self.bars,
-            StrategyService(self.runner, ns, strategy_tfs),
-            RiskService(self.risk, ns, market_tfs),
-            ExecutionService(self.engine, ns, market_tfs),
-            PortfolioService(ledger, ns, market_tfs),
-            self.recorder,
-            _Observer(ns, self.progress, market_tfs),
-        ]
+        self.portfolio, self.runner = pipeline.portfolio, pipeline.runner
+        self.risk, self.engine = pipeline.risk, pipeline.engine
+        self.bars, self.recorder = pipeline.bars, pipeline.recorder
+        market_tfs = pipeline.market_tfs
+        services = [*pipeline.services, _Observer(ns, self.progress, market_tfs)]
         if self.cache is not None:
             services.append(CacheWriter(self.cache, ns, market_tfs))
         self.tick_to_fill = TickToFill(ns, market_tfs)
@@ -220,34 +184,6 @@ class Platform:
         self.latency.attach_all(services)
         if self.bridge is not None:
             self.bridge.attach(self.bus, market_tfs)
-
-    def _strategies(self, ledger: Portfolio) -> StrategyRunner:
-        runner = StrategyRunner(self._stamper("strategies"))
-        for sc in self.settings.strategies:
-            for symbol in sc.symbols or sorted(self.feed.symbols):
-                instance = f"{sc.id}:{symbol}" if sc.id else None
-                strategy_id = runner.add(sc.name, symbol, sc.params, sc.timeframe, instance)
-                if not sc.enabled:
-                    runner.disable(strategy_id)
-        runner.restore_positions((p.strategy_id, p.symbol, p.quantity) for p in ledger.positions())
-        return runner
-
-    def _risk_start(self, ledger: Portfolio) -> RiskSnapshot:
-        """Positions from the ledger; an operator's halt survives restarts, while a state the
-        drawdown gate set is recomputed by the replay."""
-        stored = self.plan.stored_risk
-        manual = stored is not None and stored.reason == "manual"
-        return RiskSnapshot(
-            state=stored.state if manual and stored is not None else TradingState.ACTIVE,
-            reason="manual" if manual else "",
-            equity=ledger.equity,
-            peak_equity=ledger.equity,
-            positions=tuple(
-                PositionRecord(strategy_id=p.strategy_id, symbol=p.symbol, quantity=p.quantity)
-                for p in ledger.positions()
-                if p.quantity
-            ),
-        )
 
     # --- running ------------------------------------------------------------------------------
 

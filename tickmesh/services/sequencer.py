@@ -513,7 +513,11 @@ class Worker:
     ``clock``, which the worker sets to each entry's root time, as the one-process platform does.
 
     Each run is a fresh incarnation: a new service, the log read from the start in a new group
-    (deleted at a clean exit). Returns after the end entry, with the service flushed."""
+    (deleted at a clean exit). Returns after the end entry, with the service flushed.
+
+    With ``flush_every_s``, the service is also flushed when that long has passed and the next
+    entry is a root: every earlier cascade is then complete (fills and the snapshot they cause
+    are stored together, as in the one-process run)."""
 
     def __init__(
         self,
@@ -522,6 +526,7 @@ class Worker:
         build: Callable[[SimulatedClock], Service],
         *,
         max_deliver: int = 3,
+        flush_every_s: float | None = None,
     ) -> None:
         self.bus = bus
         self.index = index
@@ -530,6 +535,8 @@ class Worker:
         self.stats = WorkerStats()
         self._inputs = frozenset(self.service.inputs())
         self._max_deliver = max_deliver
+        self._flush_every_s = flush_every_s
+        self._next_flush = time.monotonic() + (flush_every_s or 0.0)
         self._mine: dict[int, tuple[Output, ...]] = {}
 
     async def run(self) -> WorkerStats:
@@ -543,6 +550,8 @@ class Worker:
                 batch = await sub.fetch(_READ.prefetch, timeout=1.0)
                 answers: list[Outgoing] = []
                 for entry in order.add(batch):
+                    if entry.parent is None:
+                        await self._flush_if_due()
                     ended = ended or entry.topic == END_TOPIC
                     answer = self._entry(entry)
                     if answer is not None:
@@ -556,6 +565,12 @@ class Worker:
             await sub.close()
         await self.bus.delete_group(group, [LOG_TOPIC])
         return self.stats
+
+    async def _flush_if_due(self) -> None:
+        if self._flush_every_s is None or time.monotonic() < self._next_flush:
+            return
+        await self.service.flush()
+        self._next_flush = time.monotonic() + self._flush_every_s
 
     def _entry(self, entry: LogEntry) -> Outgoing | None:
         self.stats.entries += 1
