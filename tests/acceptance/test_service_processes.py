@@ -46,7 +46,11 @@ class Cluster:
         return [
             sys.executable, "-m", "tickmesh.cli", "service", name, "--config", str(self.config),
             "--db", f"sqlite:///{self.workdir.db}", "--bus", self.url, "--bus-prefix", self.prefix,
+            "--alive-file", str(self.alive(name)),
         ]  # fmt: skip
+
+    def alive(self, name: str) -> Path:
+        return self.workdir.path / f"{name}.alive"
 
     def start(self, name: str) -> None:
         log = (self.workdir.path / f"{name}.log").open("a")
@@ -182,6 +186,7 @@ def test_services_over_redis_end_with_the_one_process_fills_and_portfolio(
     assert_same_record(redis_cluster.workdir, reference)
     assert summaries["feed"]["conflicts"] == 0
     assert all(summaries[n]["divergences"] == 0 for n in SERVICES[1:])
+    assert all(redis_cluster.alive(n).exists() for n in SERVICES)  # healthcheck files touched
     print(f"redis: {summaries['feed']['entries_per_s']:.0f} log entries/s")
 
 

@@ -20,11 +20,28 @@ def compose() -> dict[str, Any]:
     return document
 
 
+PIPELINE = ("feed", "bars", "strategies", "risk", "execution", "portfolio", "recorder")
+
+
 def test_every_service_has_a_healthcheck() -> None:
     services = compose()["services"]
 
-    assert {"redis", "nats", "postgres", "platform"} <= set(services)
+    assert {"redis", "nats", "postgres", "platform", "api", *PIPELINE} <= set(services)
     assert [name for name, s in services.items() if "healthcheck" not in s] == []
+
+
+def test_each_pipeline_service_runs_alone_and_its_healthcheck_reads_the_file_it_touches() -> None:
+    services = compose()["services"]
+
+    for name in PIPELINE:
+        service = services[name]
+        assert service["command"] == ["service", name, "--alive-file=/tmp/alive"]
+        assert service["profiles"] == ["services"]
+        assert "/tmp/alive" in " ".join(service["healthcheck"]["test"])
+        assert service["environment"]["TICKMESH_BUS_URL"] == "redis://redis:6379/0"
+        assert service["environment"]["TICKMESH_DB_URL"].startswith("postgresql://")
+    assert services["api"]["command"][:2] == ["service", "api"]
+    assert services["platform"]["profiles"] == ["platform"]  # one profile or the other
 
 
 def test_platform_waits_for_healthy_dependencies_and_uses_them() -> None:

@@ -29,6 +29,8 @@ from tickmesh.commands.common import BusOpt, ConfigOpt, PrefixOpt, fail, load, s
 from tickmesh.core.errors import ConfigError, OperatorError
 
 log = logging.getLogger(__name__)
+ALIVE_EVERY_S = 5.0
+"""How often a pipeline service touches its ``--alive-file``."""
 service_app = typer.Typer(
     help="Run one service in its own process on a shared bus and database.",
     no_args_is_help=True,
@@ -61,6 +63,13 @@ def _pipeline_command(name: str) -> Any:
             str,
             typer.Option(envvar="TICKMESH_LOG_FORMAT", help="text, or json (one object per line)."),
         ] = "text",
+        alive_file: Annotated[
+            Path | None,
+            typer.Option(
+                help=f"Touched every {ALIVE_EVERY_S:g} s while the service's loop runs "
+                "(for a container healthcheck: stale means hung)."
+            ),
+        ] = None,
     ) -> None:
         overrides = {"db_url": db, "namespace": namespace, "bus_url": bus, "bus_prefix": bus_prefix}
         settings = load(config, overrides)
@@ -73,7 +82,7 @@ def _pipeline_command(name: str) -> Any:
         logging.getLogger("alembic").setLevel(logging.WARNING)
         external = shared_bus(settings.bus_url, settings.bus_prefix, f"tickmesh service {name}")
         try:
-            summary = asyncio.run(_run_pipeline_service(settings, external, name))
+            summary = asyncio.run(_run_pipeline_service(settings, external, name, alive_file))
         except ConfigError as exc:
             raise fail(str(exc)) from None
         except OperatorError as exc:
@@ -84,9 +93,12 @@ def _pipeline_command(name: str) -> Any:
     return command
 
 
-async def _run_pipeline_service(settings: Any, external: Any, name: str) -> dict[str, Any]:
+async def _run_pipeline_service(
+    settings: Any, external: Any, name: str, alive_file: Path | None = None
+) -> dict[str, Any]:
     from tickmesh.services.processes import run_feed, run_worker
 
+    beating = None if alive_file is None else asyncio.create_task(_beat(alive_file))
     try:
         await _reach(external, settings.bus_url)
         if name == "feed":
@@ -101,7 +113,16 @@ async def _run_pipeline_service(settings: Any, external: Any, name: str) -> dict
         session_id, worker = await run_worker(settings, external, name)
         return {"service": name, "session_id": session_id, **asdict(worker)}
     finally:
+        if beating is not None:
+            beating.cancel()
         await external.close()
+
+
+async def _beat(path: Path) -> None:
+    """Touch ``path`` every :data:`ALIVE_EVERY_S` for as long as this event loop turns."""
+    while True:
+        await asyncio.to_thread(path.touch)
+        await asyncio.sleep(ALIVE_EVERY_S)
 
 
 for _name in _PIPELINE_HELP:
