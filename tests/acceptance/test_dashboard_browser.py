@@ -6,9 +6,11 @@ operator logs in and the page goes live over the event stream (an ``EventSource`
 ``/api/v1/bars`` again, fills arrive in the feed, entry and exit markers show, Halt turns the
 risk state HALTED by a stream event (no ``/api/v1/risk`` request) and the strategy's next signals
 arrive refused with TRADING_HALTED. When the network drops, the page says so and resumes the
-stream with ``last_event_id`` once it is back. A viewer sees no operator buttons, sees the
-stored backtest runs, and is sent back to the login form at their next request once disabled;
-a server that goes away is reported.
+stream with ``last_event_id`` once it is back. The operator disables a strategy instance from
+the strategies panel and its signals stop, then enables it again. A viewer sees no operator
+buttons, sees the strategies and the stored backtest runs, downloads a run's report (and reads
+why when it cannot be drawn), and is sent back to the login form at their next request once
+disabled; a server that goes away is reported.
 
 Needs Debian's ``/usr/bin/chromium`` (or ``TICKMESH_TEST_CHROMIUM``) and the ``playwright``
 package; Playwright's own browser downloads are never used. Skips without them, unless
@@ -30,9 +32,10 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import pytest
 
@@ -59,6 +62,7 @@ symbols = ["SYN1", "SYN2"]
 timeframe = "1m"
 params = { entry = 5, exit = 3 }
 """
+BUSY_CONFIG = CONFIG.replace("entry = 5, exit = 3", "entry = 2, exit = 2")  # a signal every few s
 SETTLED_MS = 3500  # the page loads once more 2.5 s after the stream opened (SETTLE_MS, app.js)
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -134,10 +138,10 @@ def add_user(workdir: Workdir, name: str, role: str) -> None:
                 "--db", f"sqlite:///{workdir.db}", input_text=f"{PASSWORD}\n")  # fmt: skip
 
 
-def launch(workdir: Workdir, log_name: str = "run.log") -> Running:
+def launch(workdir: Workdir, log_name: str = "run.log", settings: str = CONFIG) -> Running:
     """``tickmesh run`` on the paced synthetic feed in ``workdir``, once it serves."""
     config = workdir.path / "tickmesh.toml"
-    config.write_text(CONFIG)
+    config.write_text(settings)
     port = free_port()
     cmd = [sys.executable, "-m", "tickmesh.cli", "run", "--no-live", "--port", str(port),
            "--speed", str(SPEED), "--db", f"sqlite:///{workdir.db}",
@@ -313,6 +317,54 @@ def first_traded_symbol(page: Any) -> str:
     return held.text_content() or ""
 
 
+def strategy_row(strategy_id: str) -> str:
+    return f"#strategies tr[data-id='{strategy_id}']"
+
+
+def switch_strategy(page: Any, strategy_id: str, action: str, expected: str) -> list[str]:
+    """Clicks the instance's Enable/Disable button and waits until its row reads ``expected``;
+    returns the states the row went through on the way."""
+    page.evaluate(WATCH_STATES, strategy_id)
+    page.click(f"{strategy_row(strategy_id)} button[data-action={action}]")
+    page.wait_for_selector(f"{strategy_row(strategy_id)}[data-state={expected}]", timeout=20_000)
+    states: list[str] = page.evaluate("() => window.seenStates")
+    return states
+
+
+WATCH_STATES = """(id) => {
+  window.seenStates = [];
+  const seen = () => {
+    const row = document.querySelector(`#strategies tr[data-id="${id}"]`);
+    const state = row && row.dataset.state;
+    if (state && state !== window.seenStates.at(-1)) window.seenStates.push(state);
+  };
+  new MutationObserver(seen).observe(document.getElementById("strategies"),
+    { childList: true, subtree: true, attributes: true });
+}"""
+
+
+HELD = """() => [...document.querySelectorAll("#strategies tr[data-id]")].map((row) => {
+  const [id, symbol] = [row.dataset.id, row.cells[1].textContent];
+  const held = [...document.querySelectorAll("#positions tr")]
+    .find((p) => p.cells[0].textContent === id && p.cells[1].textContent === symbol);
+  return [row.cells[5].textContent, held ? held.cells[2].textContent : "0"];
+})"""
+
+
+def signal_count(base: str, token: str, strategy_id: str) -> int:
+    page = api(base, f"/api/v1/signals?strategy_id={quote(strategy_id)}&limit=1", token=token)
+    return int(page["total"])
+
+
+def wait_for_signals(base: str, token: str, strategy_id: str, more_than: int) -> int:
+    deadline = time.monotonic() + 90
+    while (count := signal_count(base, token, strategy_id)) <= more_than:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{strategy_id} sent no signal past {more_than} in 90 s")
+        time.sleep(0.5)
+    return count
+
+
 def halt(page: Any) -> None:
     page.wait_for_selector("#ops-form", state="visible")
     page.fill("#ops-reason", "browser acceptance test")
@@ -376,6 +428,7 @@ def test_operator_watches_live_candles_halts_and_sees_signals_refused(
     refused = page.locator("#feed li.new[data-reason=TRADING_HALTED]").first
     refused.wait_for(timeout=90_000)
     refusal = refused.text_content() or ""
+    screenshot(page, tmp_path, "dashboard-viewer.png")
     wait_for_more_candles(page, candle_count(page))  # the market keeps flowing while halted
     shown_problems = banner(page)
     problems_while_online = list(problems)
@@ -434,6 +487,25 @@ def test_viewer_sees_runs_but_no_ops_and_failures_are_shown(
     run_row = page.text_content(f"#backtests tr:has-text('{stored_run}')") or ""
     ops_hidden = page.is_hidden("#ops-form")
     ops_note = page.text_content("#ops-message")
+    page.wait_for_selector(strategy_row("donchian_breakout:SYN2"))
+    strategies = page.locator("#strategies tr").all_text_contents()
+    switches = page.locator("#strategies button").count()
+    switch_column_hidden = page.is_hidden("#strategies-action-head")
+    strategies_note = page.text_content("#strategies-note")
+
+    in_row = f"#backtests tr[data-run='{stored_run}']"
+    report_button = f"{in_row} button"
+    with page.expect_download(timeout=30_000) as got:
+        page.click(report_button)
+    download = got.value
+    report = Path(download.path()).read_text(encoding="utf-8")
+    notes_after_download = page.locator(f"#backtests tr[data-note-for='{stored_run}']").count()
+    for stored in workdir.path.glob("**/symbol=GOOGL/timeframe=1d/*"):
+        stored.unlink()  # the run's candles are gone: its report cannot be drawn again
+    page.click(report_button)
+    refused = page.locator(f"#backtests tr.failed[data-note-for='{stored_run}']")
+    refused.wait_for(timeout=15_000)
+    refusal = refused.text_content() or ""
     screenshot(page, tmp_path, "dashboard-viewer.png")
 
     workdir.run("admin", "user", "disable", VIEWER, "--db", f"sqlite:///{workdir.db}")
@@ -451,10 +523,77 @@ def test_viewer_sees_runs_but_no_ops_and_failures_are_shown(
     assert "fast=10,slow=30" in run_row
     assert ops_hidden
     assert ops_note == "Operators can halt and resume trading."
+    assert [row.split("1m")[0] for row in strategies] == [
+        "donchian_breakout:SYN1SYN1", "donchian_breakout:SYN2SYN2",
+    ]  # fmt: skip
+    assert all("entry=5, exit=3" in row and "enabled" in row for row in strategies)
+    assert switches == 0
+    assert switch_column_hidden
+    assert strategies_note == "Operators can enable and disable strategies."
+    assert download.suggested_filename == f"report-{stored_run}.html"
+    assert stored_run in report
+    assert "LightweightCharts" in report
+    assert notes_after_download == 0
+    assert "no 1d candles" in refusal
+    assert "GOOGL" in refusal
     assert f"user '{VIEWER}' is disabled" in ended
     assert "cannot reach the tickmesh API" in unreachable
-    expected = ("401", "ERR_CONNECTION_REFUSED", "503")  # refused, then the server stopping
+    expected = ("401", "409", "ERR_CONNECTION_REFUSED", "503")  # refused, then the server stopping
     assert [p for p in problems if not any(code in p for code in expected)] == []
+
+
+def test_operator_disables_a_strategy_and_its_signals_stop(
+    browser_page: tuple[Any, list[str]], workdir: Workdir, tmp_path: Path
+) -> None:
+    page, problems = browser_page
+    off, on = "donchian_breakout:SYN2", "donchian_breakout:SYN1"
+    add_user(workdir, OPERATOR, "operator")
+    platform = launch(workdir, settings=BUSY_CONFIG)
+    try:
+        login = {"username": OPERATOR, "password": PASSWORD}
+        bearer = api(platform.url, "/api/v1/token/login", login)["access_token"]
+        open_dashboard(page, platform.url)
+        log_in(page, OPERATOR)
+        page.wait_for_selector("#connection[data-state=live]", timeout=15_000)
+        shown = f"{strategy_row(off)}[data-state=enabled] button[data-action=disable]"
+        page.wait_for_selector(shown)
+        wait_for_signals(platform.url, bearer, off, 0)  # it trades before it is switched off
+
+        clicked = time.monotonic()
+        while_disabling = switch_strategy(page, off, "disable", "disabled")
+        reloads = requests_to(page, "/api/v1/strategies", since=clicked)
+        disabled_row = page.text_content(strategy_row(off)) or ""
+        other_row = page.get_attribute(strategy_row(on), "data-state")
+        listed = {s["id"]: s for s in api(platform.url, "/api/v1/strategies", token=bearer)}
+        screenshot(page, tmp_path, "dashboard-strategies.png")
+        time.sleep(2.5)  # signals sent before the switch reach the store in batches
+        silenced = signal_count(platform.url, bearer, off)
+        wait_for_signals(platform.url, bearer, on, signal_count(platform.url, bearer, on) + 1)
+        after = signal_count(platform.url, bearer, off)
+
+        while_enabling = switch_strategy(page, off, "enable", "enabled")
+        relisted = {s["id"]: s for s in api(platform.url, "/api/v1/strategies", token=bearer)}
+        wait_for_signals(platform.url, bearer, off, after)
+        page.locator("#positions tr").first.wait_for(timeout=60_000)
+        held = page.evaluate(HELD)  # the strategies' positions follow the live snapshots
+    finally:
+        platform.stop()
+
+    assert while_disabling[0] == "pending"
+    assert while_disabling[-1] == "disabled"
+    assert reloads, "the list is reloaded over REST once the command is accepted"
+    assert "Enable" in disabled_row
+    assert other_row == "enabled"
+    assert listed[off]["enabled"] is False
+    assert listed[off]["live"] is True
+    assert listed[on]["enabled"] is True
+    assert after == silenced, "a disabled strategy sends no signals"
+    assert while_enabling[0] == "pending"
+    assert relisted[off]["enabled"] is True
+    assert len(held) == 2
+    assert any(Decimal(listed) != 0 for listed, _ in held), held
+    assert all(Decimal(listed) == Decimal(shown) for listed, shown in held), held
+    assert problems == []
 
 
 def test_page_reloads_over_rest_when_the_stream_cannot_resume(

@@ -40,10 +40,12 @@ MODULES = (
     "app.js",
     "account.js",
     "api.js",
+    "backtests.js",
     "board.js",
     "chart.js",
     "format.js",
     "panels.js",
+    "strategies.js",
     "stream.js",
 )
 """The page's ES modules (under ``static/``), whose relative imports are pinned to versions."""

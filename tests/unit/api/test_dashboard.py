@@ -73,6 +73,15 @@ def test_page_has_no_inline_script_or_style_and_no_remote_asset() -> None:
     assert not re.search(r'(src|href)="(https?:)?//', page.split("<footer")[0])
 
 
+def test_operator_controls_start_hidden_until_the_role_is_known() -> None:
+    page = packaged("static/index.html").decode()
+
+    assert '<form id="ops-form" class="ops" hidden>' in page
+    assert '<th id="strategies-action-head" hidden>' in page
+    assert '<tbody id="strategies">' in page
+    assert "<th>Report</th>" in page
+
+
 async def test_page_pins_every_asset_to_its_content_hash(client: httpx.AsyncClient) -> None:
     links = asset_links((await client.get("/")).text)
 

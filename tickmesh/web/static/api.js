@@ -128,15 +128,15 @@ export class Session {
   }
 
   /**
-   * GET or POST an API path with the access token; JSON in, JSON out. A 401 refreshes the
-   * tokens (unless another call already did) and retries once; when that fails too, the session
-   * ends with the reason the API gave for the 401.
+   * GET or POST an API path with the access token; JSON in, JSON out (`as: "blob"`: the answer's
+   * body as a Blob, for files). A 401 refreshes the tokens (unless another call already did) and
+   * retries once; when that fails too, the session ends with the reason the API gave for the 401.
    */
-  async call(method, path, { params, body } = {}) {
+  async call(method, path, { params, body, as } = {}) {
     const used = this.tokens;
     if (!used) throw new ApiError(401, "not logged in", path);
     try {
-      return await this.send(method, path, { params, body, token: used.access_token });
+      return await this.send(method, path, { params, body, as, token: used.access_token });
     } catch (err) {
       if (!(err instanceof ApiError) || err.status !== 401) throw err;
       let reason = err.detail; // why the tokens were refused, until a refresh succeeds
@@ -144,7 +144,7 @@ export class Session {
         if (this.tokens === used) await this.refresh();
         if (!this.tokens) throw err;
         reason = null;
-        return await this.send(method, path, { params, body, token: this.tokens.access_token });
+        return await this.send(method, path, { params, body, as, token: this.tokens.access_token });
       } catch (again) {
         if (again instanceof ApiError && again.status === 401) {
           this.end(`session ended: ${reason ?? again.detail}`);
@@ -162,8 +162,13 @@ export class Session {
     return this.call("POST", path, { body });
   }
 
-  async send(method, path, { params, body, token } = {}) {
-    const headers = { Accept: "application/json" };
+  /** A file the API serves (not JSON) as a Blob of its media type; errors as for `get`. */
+  file(path, params) {
+    return this.call("GET", path, { params, as: "blob" });
+  }
+
+  async send(method, path, { params, body, as, token } = {}) {
+    const headers = { Accept: as === "blob" ? "*/*" : "application/json" };
     if (token) headers.Authorization = `Bearer ${token}`;
     if (body !== undefined) headers["Content-Type"] = "application/json";
     let response;
@@ -180,6 +185,7 @@ export class Session {
       throw new NetworkError(`cannot reach the server (${err.message})`);
     }
     this.onReachable();
+    if (as === "blob" && response.ok) return blobOf(response);
     return parse(response, path);
   }
 }
@@ -191,6 +197,14 @@ export function apiUrl(path, params) {
     if (value !== undefined && value !== null) url.searchParams.set(key, String(value));
   }
   return url;
+}
+
+async function blobOf(response) {
+  try {
+    return await response.blob();
+  } catch (err) {
+    throw new NetworkError(`the answer broke off (${err.message})`);
+  }
 }
 
 async function parse(response, path) {

@@ -2,13 +2,15 @@
 // step, no framework. This module wires them: the login form, the session, the live stream
 // feeding the board, and the connection indicator ("live" / "reconnecting" / "unreachable").
 //
-// api.js     REST client, tokens in memory, refreshed before they expire
-// stream.js  the SSE client: single-use tickets, resume by last event id
-// board.js   the dashboard's state: REST loads, then live events
-// chart.js   candles with fill markers, the equity line
-// account.js the equity panel: stored equity history, then live snapshots
-// panels.js  risk, account, positions, orders, feed, backtests, problems banner
-// format.js  numbers, times and DOM helpers
+// api.js         REST client, tokens in memory, refreshed before they expire
+// stream.js      the SSE client: single-use tickets, resume by last event id
+// board.js       the dashboard's state: REST loads, then live events
+// chart.js       candles with fill markers, the equity line
+// account.js     the equity panel: stored equity history, then live snapshots
+// strategies.js  the strategy instances, and the operator's switches for them
+// backtests.js   stored backtest runs and their report downloads
+// panels.js      risk, positions, orders, feed, problems banner
+// format.js      numbers, times and DOM helpers
 
 import { ApiError, Session } from "./api.js";
 import { Board } from "./board.js";
@@ -121,7 +123,7 @@ class App {
     $("dashboard").hidden = false;
     $("ops-form").hidden = !operator;
     $("ops-message").textContent = operator ? "" : "Operators can halt and resume trading.";
-    const board = new Board(this.session, this.problems);
+    const board = new Board(this.session, this.problems, { operator });
     this.board = board;
     this.stream = new LiveStream(this.session, {
       topics: TOPICS,

@@ -5,16 +5,11 @@
 
 import { NetworkError, unlessMissing } from "./api.js";
 import { AccountPanel } from "./account.js";
+import { BacktestRuns } from "./backtests.js";
 import { CandleView, LiveTail, MarkerBook, TIMEFRAME_SECONDS, toCandle } from "./chart.js";
 import { $ } from "./format.js";
-import {
-  FeedView,
-  OrdersBook,
-  explain,
-  renderBacktests,
-  renderPositions,
-  renderRisk,
-} from "./panels.js";
+import { FeedView, OrdersBook, explain, renderPositions, renderRisk } from "./panels.js";
+import { StrategiesPanel } from "./strategies.js";
 
 const HISTORY_BARS = 1000;
 const PAGE_LIMIT = 1000;
@@ -22,9 +17,11 @@ const CHART_RETRY_MS = 5000;
 const STATE_WAIT_MS = 15000;
 
 export class Board {
-  constructor(session, problems) {
+  constructor(session, problems, { operator }) {
     this.session = session;
     this.problems = problems;
+    this.strategies = new StrategiesPanel(session, operator);
+    this.runs = new BacktestRuns(session);
     this.feed = new FeedView($("feed"), $("feed-empty"));
     this.orders = new OrdersBook();
     this.candles = new CandleView($("candles"), $("chart-status"));
@@ -47,6 +44,8 @@ export class Board {
     this.destroyed = true;
     this.candles.destroy();
     this.account.destroy();
+    this.strategies.destroy();
+    this.runs.destroy();
   }
 
   // --- REST ---------------------------------------------------------------------------------
@@ -58,7 +57,8 @@ export class Board {
     await Promise.all([
       this.guard("overview", () => this.overview()),
       this.guard("symbols", () => this.loadSymbols()),
-      this.guard("backtests", () => this.backtests()),
+      this.guard("strategies", () => this.strategies.load()),
+      this.guard("backtests", () => this.runs.load()),
       this.symbol ? this.loadChart() : null,
     ]);
     if (generation !== this.generation || this.destroyed) return;
@@ -125,11 +125,6 @@ export class Board {
       const wanted = $("timeframe").value;
       this.pick(sorted[0], timeframes && !timeframes.includes(wanted) ? timeframes[0] : wanted);
     }
-  }
-
-  async backtests() {
-    const page = await this.session.get("/backtests", { limit: 50 });
-    if (!this.destroyed) renderBacktests(page.items);
   }
 
   // --- the chart ------------------------------------------------------------------------------
@@ -215,10 +210,12 @@ export class Board {
     }
   }
 
-  /** A namespace snapshot: figures, positions and the next point of the equity line. */
+  /** A namespace snapshot: figures, positions (the strategies' too) and the next point of the
+   * equity line. */
   portfolio(snapshot) {
     if (snapshot.strategy_id) return;
     this.account.snapshot(snapshot);
+    this.strategies.snapshot(snapshot.positions);
     this.showPositions(snapshot.positions.map((p) => ({ ...p, ts: snapshot.ts_event })));
   }
 

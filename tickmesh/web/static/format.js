@@ -80,6 +80,17 @@ export function row(cells) {
   return tr;
 }
 
+/** A full-width row to put under row `id`: what is under way, or what went wrong (`failed`). */
+export function noteRow(id, { text, failed }, columns) {
+  const tr = document.createElement("tr");
+  tr.className = failed ? "note-row failed" : "note-row";
+  tr.dataset.noteFor = id;
+  const cell = el("td", text, "note");
+  cell.colSpan = columns;
+  tr.append(cell);
+  return tr;
+}
+
 export function fillTable(bodyId, emptyId, rows) {
   $(bodyId).replaceChildren(...rows);
   $(emptyId).hidden = rows.length > 0;

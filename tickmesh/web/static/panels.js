@@ -1,9 +1,9 @@
-// The panels beside the chart: problems banner, risk, account, positions, open orders, the feed
-// of fills and rejections, and stored backtest runs. Each takes REST answers for its first
-// state and, where the stream carries its data, live events after that.
+// The panels beside the chart: problems banner, risk, positions, open orders and the feed of
+// fills and rejections. Each takes REST answers for its first state and, where the stream
+// carries its data, live events after that.
 
 import { ApiError, NetworkError } from "./api.js";
-import { $, el, fillTable, money, plain, row, scaled, timeText } from "./format.js";
+import { $, el, fillTable, money, row, scaled, timeText } from "./format.js";
 
 const FEED_SIZE = 100;
 const OPEN = ["PENDING", "ACCEPTED", "PARTIALLY_FILLED"]; // in the order a status may advance
@@ -214,26 +214,4 @@ function rejectionEntry(r) {
     el("span", `${r.detail} · ${r.strategy_id}`, "muted"),
   );
   return li;
-}
-
-function paramsText(strategies) {
-  const text = (spec) => (typeof spec.params === "string" ? spec.params : JSON.stringify(spec.params));
-  return strategies.filter((spec) => spec.params).map((spec) => `${spec.name}: ${text(spec)}`).join("; ");
-}
-
-export function renderBacktests(runs) {
-  const rows = runs.map(({ run_id, created_ns, summary, config, stats }) =>
-    row([
-      run_id,
-      timeText(created_ns),
-      summary,
-      paramsText(config.strategies || []) || "defaults",
-      stats.start && stats.end ? `${stats.start.slice(0, 10)} – ${stats.end.slice(0, 10)}` : "—",
-      [plain(stats.return_pct), "num"],
-      [plain(stats.max_drawdown_pct), "num"],
-      [plain(stats.n_trades, 0), "num"],
-      [plain(stats.sharpe_ratio), "num"],
-    ]),
-  );
-  fillTable("backtests", "backtests-empty", rows);
 }
