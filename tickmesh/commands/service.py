@@ -72,15 +72,7 @@ def _pipeline_command(name: str) -> Any:
         ] = None,
     ) -> None:
         overrides = {"db_url": db, "namespace": namespace, "bus_url": bus, "bus_prefix": bus_prefix}
-        settings = load(config, overrides)
-        from tickmesh.services.logs import configure_logging
-
-        try:
-            configure_logging(settings.log_level, log_format)
-        except ValueError as exc:
-            raise fail(str(exc)) from None
-        logging.getLogger("alembic").setLevel(logging.WARNING)
-        external = shared_bus(settings.bus_url, settings.bus_prefix, f"tickmesh service {name}")
+        settings, external = _prepare(config, overrides, log_format, name)
         try:
             summary = asyncio.run(_run_pipeline_service(settings, external, name, alive_file))
         except ConfigError as exc:
@@ -91,6 +83,22 @@ def _pipeline_command(name: str) -> Any:
 
     command.__doc__ = _PIPELINE_HELP[name]
     return command
+
+
+def _prepare(
+    config: Path | None, overrides: dict[str, Any], log_format: str, name: str
+) -> tuple[Any, Any]:
+    """Settings, logging, and the shared bus the service ``name`` runs on (exits 2 with the
+    reason on a bad config, log format or bus)."""
+    settings = load(config, overrides)
+    from tickmesh.services.logs import configure_logging
+
+    try:
+        configure_logging(settings.log_level, log_format)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    return settings, shared_bus(settings.bus_url, settings.bus_prefix, f"tickmesh service {name}")
 
 
 async def _run_pipeline_service(
@@ -150,14 +158,7 @@ def api_command(
 ) -> None:
     """Serve the API, dashboard and live stream alone, beside a pipeline running elsewhere."""
     overrides = {"db_url": db, "namespace": namespace, "bus_url": bus, "bus_prefix": bus_prefix}
-    settings = load(config, overrides)
-    from tickmesh.services.logs import configure_logging
-
-    try:
-        configure_logging(settings.log_level, log_format)
-    except ValueError as exc:
-        raise fail(str(exc)) from None
-    external = shared_bus(settings.bus_url, settings.bus_prefix, "tickmesh service api")
+    settings, external = _prepare(config, overrides, log_format, "api")
     try:
         asyncio.run(_serve_api(settings, external, host, port, config))
     except ConfigError as exc:
