@@ -200,20 +200,26 @@ def test_services_over_nats_end_with_the_one_process_fills_and_portfolio(
     print(f"nats: {summaries['feed']['entries_per_s']:.0f} log entries/s")
 
 
+@pytest.fixture(params=["redis", "nats"])
+def any_cluster(request: pytest.FixtureRequest, workdir: Workdir) -> Iterator[Cluster]:
+    yield from cluster_on(request.param, workdir)
+
+
 def test_services_killed_and_restarted_lose_and_duplicate_no_fill(
-    redis_cluster: Cluster, reference: Workdir
+    any_cluster: Cluster, reference: Workdir
 ) -> None:
+    cluster = any_cluster
     rng = random.Random(23)
     victims = ["feed", "recorder", *rng.sample(SERVICES[1:5], 3)]
     rng.shuffle(victims)
     at = sorted(rng.sample(range(200, TICKS * 9 // 10), len(victims)))
     for name in SERVICES:
-        redis_cluster.start(name)
+        cluster.start(name)
 
-    asyncio.run(kill_at_log_lengths(redis_cluster, victims, at))
-    summaries = redis_cluster.wait()
+    asyncio.run(kill_at_log_lengths(cluster, victims, at))
+    summaries = cluster.wait()
 
-    assert sorted(redis_cluster.killed) == sorted(victims)
+    assert sorted(cluster.killed) == sorted(victims)
     assert summaries["feed"]["recovered"] > 0  # the last feed took over a log it had not written
-    assert_same_record(redis_cluster.workdir, reference)
-    assert len({row[0] for row in fills(redis_cluster.workdir.db)}) == len(fills(reference.db))
+    assert_same_record(cluster.workdir, reference)
+    assert len({row[0] for row in fills(cluster.workdir.db)}) == len(fills(reference.db))
