@@ -11,6 +11,7 @@ import uuid
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -80,10 +81,14 @@ async def stream_one_bar(client: httpx.AsyncClient, auth: dict[str, str], bus: A
                   ts_open=ts - 60_000_000_000, open=1.0, high=2.0, low=0.5, close=1.5,
                   volume=10.0)  # fmt: skip
         await bus.publish("market.bars.1m", bar, "SYN1")
+        # tickmesh service NAME publishes on the sequenced log instead, the topic in a header
+        logged = msgspec.structs.replace(bar, event_id="b2", symbol="SYN2")
+        headers = {"tm-seq": "0", "tm-topic": "market.bars.1m", "tm-root-ts": str(ts)}
+        await bus.publish("pipeline.log", logged, "pipeline", headers)
         async with asyncio.timeout(20):
             async for line in response.aiter_lines():
                 lines.append(line)
-                if line.startswith("data:"):
+                if sum(line.startswith("data:") for line in lines) == 2:
                     break
     return lines
 
@@ -107,8 +112,8 @@ def test_api_alone_serves_reads_sends_halt_on_the_bus_and_streams_what_the_bus_c
     assert proc.returncode == 0, err
     assert portfolio == 200
     assert "event: bars" in streamed
-    data = json.loads(next(line for line in streamed if line.startswith("data:"))[5:])
-    assert (data["symbol"], data["close"]) == ("SYN1", 1.5)
+    data = [json.loads(line[5:]) for line in streamed if line.startswith("data:")]
+    assert sorted((d["symbol"], d["close"]) for d in data) == [("SYN1", 1.5), ("SYN2", 1.5)]
     assert [c.command for c in commands] == [CommandType.HALT]
     assert commands[0].args.get("reason", "test") == "test"
     series = {s.name: s for f in text_string_to_metric_families(metrics) for s in f.samples}

@@ -19,6 +19,7 @@ import json
 import logging
 import secrets
 import signal
+from collections.abc import Coroutine
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
@@ -201,19 +202,54 @@ async def _serve_api(
         server = ApiServer(app, host, port)
         await server.start()
         print(f"serving on {server.url}", flush=True)
-        feeding = asyncio.create_task(runner.run())
+        stopping = asyncio.Event()
+        feeding = asyncio.create_task(_feed_stream(runner, _tap_log(external, feeder, stopping)))
         try:
             await _until_signalled(feeding)
         finally:
             hub.close("the server is stopping")
             await server.stop()
             runner.stop()
+            stopping.set()
             if not feeding.done():
                 await feeding
             await external.delete_group(feeder.name, feeder.inputs())
     finally:
         await external.close()
         await database.close()
+
+
+async def _feed_stream(runner: Any, tap: Coroutine[Any, Any, None]) -> None:
+    """The stream's two sources: the usual topics (``tickmesh run --bus``) and the sequenced
+    log (``tickmesh service NAME``); one failing stops the other."""
+    async with asyncio.TaskGroup() as group:
+        group.create_task(runner.run())
+        group.create_task(tap)
+
+
+async def _tap_log(bus: Any, feeder: Any, stopping: asyncio.Event) -> None:
+    """Hand the stream feeder every entry of the sequenced log under its logical topic, from
+    the newest on, through a consumer group of its own (removed at exit)."""
+    from tickmesh.bus import SubscribeOptions
+    from tickmesh.core.errors import DecodeError
+    from tickmesh.services.sequencer import LOG_TOPIC, TOPIC
+
+    group = f"{feeder.name}-log"
+    wanted = set(feeder.inputs())
+    sub = bus.subscribe([LOG_TOPIC], group, "api", SubscribeOptions(start="latest"))
+    try:
+        while not stopping.is_set():
+            for delivery in await sub.fetch(256, timeout=0.5):
+                logical = delivery.headers.get(TOPIC, "")
+                try:
+                    if logical in wanted:
+                        feeder.process(logical, delivery.event)
+                except DecodeError as exc:
+                    log.warning("skipped an undecodable log entry on %s: %s", logical, exc)
+                await delivery.ack()
+    finally:
+        await sub.close()
+        await bus.delete_group(group, [LOG_TOPIC])
 
 
 def _install_metrics(app: Any, feeder: Any, hub: Any) -> None:
