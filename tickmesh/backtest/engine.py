@@ -352,6 +352,7 @@ class _Replay:
         self._series = series
         self._stampers = stampers
         self._next = dict.fromkeys(series, 0)
+        self._spans = {s: cols.ts_event - int(cols.ts_open[-1]) for s, cols in series.items()}
         self.done = 0
 
     def bars_at(self, ts_open: int) -> list[Bar]:
@@ -360,7 +361,7 @@ class _Replay:
         for symbol, cols in self._series.items():
             k = self._next[symbol]
             if k < len(cols) and int(cols.ts_open[k]) == ts_open:
-                span = cols.ts_event - int(cols.ts_open[-1])
+                span = self._spans[symbol]
                 bars.append(
                     Bar(
                         **self._stampers[symbol](ts_open + span),
@@ -385,8 +386,7 @@ class _Replay:
             k = self._next[symbol]
             stop = int(np.searchsorted(cols.ts_open, last_open, "right"))
             if stop > k:
-                span = cols.ts_event - int(cols.ts_open[-1])
-                batches.append(_batch(symbol, cols.timeframe, span, cols, k, stop))
+                batches.append(_batch(symbol, cols.timeframe, self._spans[symbol], cols, k, stop))
                 self._next[symbol] = stop
                 self.done += stop - k
         return batches

@@ -21,13 +21,13 @@ def quantize(value: Decimal, increment: Decimal, rounding: str = ROUND_HALF_EVEN
     """Round ``value`` to a multiple of ``increment``."""
     if increment <= 0:
         raise ValueError(f"increment must be positive, got {increment}")
-    if _power_of_ten(increment):  # the same result as below, in one operation
+    if is_power_of_ten(increment):  # the same result as below, in one operation
         return value.quantize(increment, rounding=rounding)
     steps = (value / increment).quantize(Decimal(1), rounding=rounding)
     return (steps * increment).quantize(increment)
 
 
-def _power_of_ten(increment: Decimal) -> bool:
+def is_power_of_ten(increment: Decimal) -> bool:
     """1, 0.01, 1E+2, ... written with the one digit: quantizing to its exponent is rounding
     to its multiples (``Decimal("0.010")`` is not: its exponent is finer than its value)."""
     return increment.as_tuple().digits == (1,)

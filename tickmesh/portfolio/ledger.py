@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal, Inexact, Rounded, localcontext
 from typing import NamedTuple
 
-from tickmesh.core.decimal import ZERO, to_decimal
+from tickmesh.core.decimal import ZERO, is_power_of_ten, to_decimal
 from tickmesh.core.stamp import Stamper
 from tickmesh.model.events import Fill, PortfolioSnapshot, PositionSnapshot
 from tickmesh.model.instrument import Instrument
@@ -185,9 +185,11 @@ class Portfolio:
             if value is None:
                 value = self.starting_cash
                 for p in positions:
-                    mark = current.get(p.symbol) if p.symbol in current else None
-                    if mark is None:
-                        mark = self._marks.get(p.symbol, ZERO)
+                    mark = (
+                        current[p.symbol]
+                        if p.symbol in current
+                        else self._marks.get(p.symbol, ZERO)
+                    )
                     value += p.cash_flow + p.market_value(mark)
             path.append(value)
         return path
@@ -199,9 +201,7 @@ class Portfolio:
         mark``, equal digit for digit to the sum :attr:`equity` makes, since no addition or
         product here rounds (checked: None when one would, or when a price is not finite)."""
         instrument = self.instrument(symbol)
-        if instrument.price_increment.as_tuple().digits != (1,) or not all(
-            map(math.isfinite, prices)
-        ):
+        if not is_power_of_ten(instrument.price_increment) or not all(map(math.isfinite, prices)):
             return None
         with localcontext() as ctx:
             ctx.traps[Inexact] = ctx.traps[Rounded] = True
@@ -220,6 +220,7 @@ class Portfolio:
         increment = instrument.price_increment
         if not quantity:  # flat: zero at any mark of the increment's exponent
             return [base + quantity * increment] * len(prices)
+        # instrument.round_price(to_decimal(price)), inlined: one quantize for such increments
         marks = [Decimal(repr(price)).quantize(increment) for price in prices]
         with localcontext() as ctx:
             ctx.traps[Inexact] = ctx.traps[Rounded] = True
