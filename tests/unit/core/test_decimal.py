@@ -33,3 +33,23 @@ def test_power_of_ten_increment_rounds_as_the_general_rule(increment: str, round
 def test_other_increments_round_to_their_multiples() -> None:
     assert quantize(Decimal("1.37"), Decimal("0.25")) == Decimal("1.25")
     assert quantize(Decimal("1.38"), Decimal("0.25")) == Decimal("1.50")
+
+
+def test_equal_increments_of_different_exponents_each_round_by_their_own_rule() -> None:
+    fine, coarse = Decimal("0.010"), Decimal("0.01")
+    for _ in range(3):  # the second and third calls answer from what the first learned
+        assert str(quantize(Decimal("1.2345"), coarse)) == "1.23"
+        assert str(quantize(Decimal("1.2345"), fine)) == "1.230"
+
+
+def test_a_non_positive_increment_is_refused_every_time() -> None:
+    assert quantize(Decimal("1.5"), Decimal("1")) == Decimal("2")
+    for bad in (Decimal(0), Decimal("-0.01"), Decimal("-0.01")):
+        with pytest.raises(ValueError, match="increment must be positive"):
+            quantize(Decimal("1.5"), bad)
+
+
+def test_other_numbers_convert_exactly() -> None:
+    assert to_decimal(3) == Decimal(3)
+    assert to_decimal("0.30") == Decimal("0.30")
+    assert to_decimal(Decimal("2.50")) == Decimal("2.50")
