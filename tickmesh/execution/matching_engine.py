@@ -42,6 +42,7 @@ from tickmesh.model.events import (
     Tick,
 )
 from tickmesh.model.instrument import Instrument
+from tickmesh.model.marks import Marks
 
 DEFAULT_INSTRUMENT = Instrument(symbol="")
 
@@ -73,7 +74,7 @@ class PaperMatchingEngine:
         self._account = PaperAccount(starting_cash)
         self._working: dict[str, WorkingOrder] = {}
         self._seen: set[str] = set()
-        self._last_price: dict[str, Decimal] = {}
+        self._last_price = Marks(self.instrument)
 
     def instrument(self, symbol: str) -> Instrument:
         return self._instruments.get(symbol, self._default_instrument)
@@ -119,7 +120,7 @@ class PaperMatchingEngine:
     def fast_forward(self, symbol: str, last: float) -> None:
         """The state after market events on ``symbol`` ending at price ``last``, with no
         working order to match (a replay checks): only the last price moves."""
-        self._last_price[symbol] = market_price(self.instrument(symbol), last)
+        self._last_price.set(symbol, last)
 
     def on_tick(self, tick: Tick) -> list[Event]:
         return self._on_touch(touch_from_tick(tick), self._config.matches_ticks)
@@ -176,7 +177,7 @@ class PaperMatchingEngine:
             return intent.limit_price
         if intent.ref_price > 0:
             return market_price(self.instrument(intent.symbol), intent.ref_price)
-        return self._last_price.get(intent.symbol)
+        return self._last_price.find(intent.symbol)
 
     def _rejection(self, intent: OrderIntent) -> str | None:
         if intent.equity_fraction is not None:
@@ -237,7 +238,7 @@ class PaperMatchingEngine:
 
     def _on_touch(self, touch: MarketTouch, matches: bool) -> list[Event]:
         instrument = self.instrument(touch.symbol)
-        self._last_price[touch.symbol] = market_price(instrument, touch.last)
+        self._last_price.set(touch.symbol, touch.last)
         if not matches:
             return []
         events: list[Event] = []

@@ -18,6 +18,7 @@ from tickmesh.core.decimal import ZERO, is_power_of_ten, to_decimal
 from tickmesh.core.stamp import Stamper
 from tickmesh.model.events import Fill, PortfolioSnapshot, PositionSnapshot
 from tickmesh.model.instrument import Instrument
+from tickmesh.model.marks import Marks
 from tickmesh.model.position import PositionLike
 from tickmesh.portfolio.position import Position
 
@@ -58,7 +59,7 @@ class Portfolio:
         self._instruments = dict(instruments or {})
         self._default_instrument = default_instrument
         self._positions: dict[PositionKey, Position] = {}
-        self._marks: dict[str, Decimal] = {}
+        self._marks = Marks(self.instrument)
         self._applied: set[str] = set()
 
     @classmethod
@@ -100,7 +101,7 @@ class Portfolio:
         """Mark ``symbol`` at a market price, rounded to its price increment."""
         if not math.isfinite(price):
             raise ValueError(f"mark price for {symbol} must be finite, got {price!r}")
-        self._marks[symbol] = self.instrument(symbol).round_price(to_decimal(price))
+        self._marks.set(symbol, price)
 
     # --- reads ----------------------------------------------------------------------------
 
@@ -129,19 +130,24 @@ class Portfolio:
 
     def totals(self, strategy_id: str | None = None) -> Totals:
         """Sums over one strategy's positions, or all of them."""
-        positions = self.positions(strategy_id)
-        values = [p.market_value(self.last_price(p.symbol)) for p in positions]
-        return Totals(
-            cash_flow=sum((p.cash_flow for p in positions), ZERO),
-            realized_pnl=sum((p.realized_pnl for p in positions), ZERO),
-            unrealized_pnl=sum(
-                (p.unrealized_pnl(self.last_price(p.symbol)) for p in positions), ZERO
-            ),
-            fees=sum((p.fees for p in positions), ZERO),
-            gross_exposure=sum((abs(v) for v in values), ZERO),
-            net_exposure=sum(values, ZERO),
-            open_positions=sum(1 for p in positions if p.is_open),
-        )
+        return self._totals(self.positions(strategy_id))
+
+    def _totals(self, positions: Iterable[Position]) -> Totals:
+        """One pass, each sum in position order from zero (as ``sum(..., ZERO)`` adds)."""
+        cash_flow = realized = unrealized = fees = gross = net = ZERO
+        open_positions = 0
+        marks = self._marks
+        for p in positions:
+            mark = marks.get(p.symbol, ZERO)
+            value = p.market_value(mark)
+            cash_flow += p.cash_flow
+            realized += p.realized_pnl
+            unrealized += p.unrealized_pnl(mark)
+            fees += p.fees
+            gross += abs(value)
+            net += value
+            open_positions += p.is_open
+        return Totals(cash_flow, realized, unrealized, fees, gross, net, open_positions)
 
     @property
     def cash(self) -> Decimal:
@@ -234,7 +240,8 @@ class Portfolio:
     def snapshot(self, ts_event: int, strategy_id: str = "") -> PortfolioSnapshot:
         """The namespace (``strategy_id=""``) or one strategy, positions sorted by symbol."""
         selected = strategy_id or None
-        totals = self.totals(selected)
+        positions = self.positions(selected)
+        totals = self._totals(positions)
         cash = totals.cash_flow + (ZERO if selected else self.starting_cash)
         return PortfolioSnapshot(
             **self._stamp(ts_event),
@@ -247,7 +254,7 @@ class Portfolio:
             gross_exposure=totals.gross_exposure,
             net_exposure=totals.net_exposure,
             open_positions=totals.open_positions,
-            positions=tuple(self._position_snapshot(p, ts_event) for p in self.positions(selected)),
+            positions=tuple(self._position_snapshot(p, ts_event) for p in positions),
         )
 
     def strategy_snapshots(self, ts_event: int) -> list[PortfolioSnapshot]:

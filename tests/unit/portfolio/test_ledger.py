@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import decimal
 import math
 from decimal import Decimal
 
@@ -131,6 +132,31 @@ def test_unmarked_symbol_is_valued_at_first_fill_price() -> None:
 def test_non_finite_mark_is_refused() -> None:
     with pytest.raises(ValueError, match="BTC"):
         make_portfolio().mark("BTC", float("nan"))
+
+
+def test_a_mark_before_the_first_fill_values_it_and_the_latest_of_several_marks_counts() -> None:
+    portfolio = make_portfolio()
+    portfolio.mark("BTC", 90.0)
+    portfolio.apply_fill(fill("a-1", Side.BUY, "1", "100"))
+    assert portfolio.last_price("BTC") == D(90)
+
+    for price in (91.004, 92.5, 93.006):
+        portfolio.mark("BTC", price)
+    portfolio.mark("ETH", 7.0)
+
+    assert portfolio.last_price("BTC") == D("93.01")
+    assert portfolio.equity == D(10_000) - D(100) + D("93.01")
+
+
+def test_a_mark_too_large_to_round_fails_at_once_and_keeps_the_mark_before() -> None:
+    portfolio = make_portfolio()
+    portfolio.apply_fill(fill("a-1", Side.BUY, "1", "100"))
+    portfolio.mark("BTC", 101.0)
+
+    with pytest.raises(decimal.InvalidOperation):
+        portfolio.mark("BTC", 1e30)
+
+    assert portfolio.last_price("BTC") == D(101)
 
 
 def test_snapshot_exposure_and_open_positions() -> None:
