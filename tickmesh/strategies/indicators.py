@@ -13,6 +13,10 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tickmesh.strategies.kernels import FloatArray
 
 
 def _check_period(n: int, minimum: int = 1) -> int:
@@ -225,7 +229,10 @@ class ATR:
         self._prev_close = close
         return self.value
 
-    def extend(self, high: Sequence[float], low: Sequence[float], close: Sequence[float]) -> None:
+    def extend(
+        self, high: Sequence[float] | FloatArray, low: Sequence[float] | FloatArray,
+        close: Sequence[float] | FloatArray,
+    ) -> None:  # fmt: skip
         """:meth:`update` with each bar in order (same state, bit for bit); long runs go through
         a compiled loop that repeats the same float operations."""
         if len(close) < _COMPILED_FROM:

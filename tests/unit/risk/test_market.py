@@ -81,3 +81,23 @@ def test_a_batch_already_seen_moves_no_atr_and_a_non_positive_last_close_keeps_t
     later = batch(bars.ts_open + 50 * SPAN, bars.open, bars.high, bars.low, close)
     view.on_bar_batch(later)
     assert view.price("X") == float(bars.open[-1])
+
+
+@pytest.mark.parametrize("pending_bars", [1, 7, 64, MarketView.PENDING_BARS])
+def test_runs_kept_pending_then_read_mid_way_give_the_atr_of_bars_one_by_one(
+    pending_bars: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(MarketView, "PENDING_BARS", pending_bars)
+    bars = series(400, seed=5)
+    single, batched = MarketView(14), MarketView(14)
+    cuts = [0, 5, 9, 30, 31, 90, 91, 92, 250, 400]
+
+    for k, (start, stop) in enumerate(itertools.pairwise(cuts)):
+        one_by_one(single, bars, start, stop)
+        if k % 3 == 2:
+            one_by_one(batched, bars, start, stop)
+        else:
+            batched.on_bar_batch(part(bars, start, stop))
+        assert batched.atr("X", "1m") == single.atr("X", "1m"), (start, stop)
+
+    assert single.atr("X", "1m") is not None
