@@ -6,6 +6,12 @@ Each bar enters as two market events, in time order across symbols: its open (a 
 where strategies decide and positions are marked). That is backtesting.py's order of things:
 market orders fill at the next bar's open and a strategy sees its new position before deciding
 on that bar. Limit orders therefore only match at the open in a bar backtest.
+
+With ``fast_forward`` (the default) the replay asks every service how long it is quiet (see
+:meth:`Service.quiet_until`) and sends the bars on which none acts as one
+:class:`~tickmesh.model.BarBatch` per symbol. The open prints of a step where some service
+acts go out one by one; when the step's fills leave every service quiet again, its bars join
+the next batch (``opened``). Same events for every decision, same result, many times faster.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+import msgspec
 import numpy as np
 import numpy.typing as npt
 
@@ -227,35 +234,52 @@ class Backtest:
         replay = _Replay(series, self._stampers(series))
         equity: list[tuple[int, Decimal]] = []
         pos, reported, steps = 0, 0, times.tolist()
+        opened = False  # the open prints at steps[pos] went out, its bars not yet
         while pos < len(steps):
             ts = steps[pos]
-            quiet = min([s.quiet_until(ts) for s in services]) if self.config.fast_forward else ts
+            quiet = self._quiet_until(services, ts)
             if quiet > ts:
                 end = bisect.bisect_left(steps, quiet, pos)
-                self._fast_forward(replay, times[pos:end], equity)
+                self._fast_forward(replay, times[pos:end], equity, opened)
+            elif not opened:
+                self._open(replay, ts)
+                opened = True
+                continue  # the fill is in: maybe the bars can join the next run
             else:
                 end = pos + 1
-                self._step(replay, ts, equity)
-            pos = end
+                self._close(replay, ts, equity)
+            pos, opened = end, False
             if progress is not None and replay.done - reported >= 4096:
                 reported = replay.done
                 progress(replay.done, total)
         return self._result(equity, total, time.perf_counter() - started)
 
-    def _step(self, replay: _Replay, ts_open: int, equity: list[tuple[int, Decimal]]) -> None:
-        """One time step bar by bar: every symbol's open print, then every symbol's bar."""
-        group = replay.bars_at(ts_open)
-        for bar in group:
+    def _quiet_until(self, services: Sequence[Service], ts: int) -> int:
+        if not self.config.fast_forward:
+            return ts
+        return min([s.quiet_until(ts) for s in services])
+
+    def _open(self, replay: _Replay, ts_open: int) -> None:
+        """Every symbol's open print at ``ts_open``: where orders placed on earlier bars fill."""
+        for bar in replay.bars_at(ts_open, advance=False):
             self._publish(topics.MARKET_TICKS, _open_print(bar))
-        for bar in group:
+
+    def _close(self, replay: _Replay, ts_open: int, equity: list[tuple[int, Decimal]]) -> None:
+        """Every symbol's bar opening at ``ts_open``, after its open print went out."""
+        for bar in replay.bars_at(ts_open):
             self._publish(topics.bars(bar.timeframe), bar)
         equity.append((ts_open, self.portfolio.equity))
 
     def _fast_forward(
-        self, replay: _Replay, times: npt.NDArray[np.int64], equity: list[tuple[int, Decimal]]
+        self,
+        replay: _Replay,
+        times: npt.NDArray[np.int64],
+        equity: list[tuple[int, Decimal]],
+        opened: bool,
     ) -> None:
-        """A run of time steps on which no service acts, as one batch per symbol."""
-        batches = replay.batches_until(int(times[-1]))
+        """A run of time steps on which no service acts, as one batch per symbol (``opened``:
+        the first step's open prints already went out one by one)."""
+        batches = replay.batches_until(int(times[-1]), opened)
         if len(batches) == 1 and len(batches[0]) == len(times):
             marks: dict[str, Sequence[float]] = {batches[0].symbol: batches[0].close.tolist()}
         else:
@@ -353,10 +377,22 @@ class _Replay:
         self._stampers = stampers
         self._next = dict.fromkeys(series, 0)
         self._spans = {s: cols.ts_event - int(cols.ts_open[-1]) for s, cols in series.items()}
+        self._held: tuple[int, list[Bar]] | None = None
         self.done = 0
 
-    def bars_at(self, ts_open: int) -> list[Bar]:
-        """Every symbol's bar opening at ``ts_open``, by symbol."""
+    def bars_at(self, ts_open: int, advance: bool = True) -> list[Bar]:
+        """Every symbol's bar opening at ``ts_open``, by symbol; with ``advance=False`` they
+        stay next (the same objects are handed out again, or join the next batch)."""
+        held = self._held
+        bars = held[1] if held is not None and held[0] == ts_open else self._make_bars(ts_open)
+        self._held = None if advance else (ts_open, bars)
+        if advance:
+            for bar in bars:
+                self._next[bar.symbol] += 1
+            self.done += len(bars)
+        return bars
+
+    def _make_bars(self, ts_open: int) -> list[Bar]:
         bars: list[Bar] = []
         for symbol, cols in self._series.items():
             k = self._next[symbol]
@@ -375,18 +411,22 @@ class _Replay:
                         volume=float(cols.volume[k]),
                     )
                 )
-                self._next[symbol] = k + 1
-        self.done += len(bars)
         return bars
 
-    def batches_until(self, last_open: int) -> list[BarBatch]:
-        """Every symbol's bars opening up to ``last_open``, one batch per symbol that has any."""
+    def batches_until(self, last_open: int, opened: bool = False) -> list[BarBatch]:
+        """Every symbol's bars opening up to ``last_open``, one batch per symbol that has any
+        (``opened``: the bars held back by ``bars_at`` had their open prints sent)."""
+        held = {bar.symbol for bar in self._held[1]} if opened and self._held else set()
+        self._held = None
         batches: list[BarBatch] = []
         for symbol, cols in self._series.items():
             k = self._next[symbol]
             stop = int(np.searchsorted(cols.ts_open, last_open, "right"))
             if stop > k:
-                batches.append(_batch(symbol, cols.timeframe, self._spans[symbol], cols, k, stop))
+                batch = _batch(symbol, cols.timeframe, self._spans[symbol], cols, k, stop)
+                if symbol in held:
+                    batch = msgspec.structs.replace(batch, opened=True)
+                batches.append(batch)
                 self._next[symbol] = stop
                 self.done += stop - k
         return batches

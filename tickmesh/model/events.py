@@ -90,6 +90,10 @@ class BarBatch(Event, frozen=True, kw_only=True):
     (``ts_open`` int64 ns, the prices and volume float64), so a batch lives on the in-process
     bus only: it is not in :data:`AnyEvent` and never encoded. ``ts_event`` is the last bar's
     close time.
+
+    ``opened``: the first bar's open print already went out one by one (a fill step: the
+    replay sent the open prints alone, then found every service quiet for the bars), so it is
+    not to be applied again. A service whose open prints only set a last price may ignore it.
     """
 
     symbol: str
@@ -100,6 +104,7 @@ class BarBatch(Event, frozen=True, kw_only=True):
     low: Any
     close: Any
     volume: Any
+    opened: bool = False
 
     def __len__(self) -> int:
         return len(self.ts_open)

@@ -117,8 +117,10 @@ class Service(abc.ABC):
         """In such a replay: the earliest bar open time at or after ``ts`` from which this
         service needs market events one by one. Bars before it may reach it as one
         :class:`BarBatch`, after which it must be in the state the bars one by one would have
-        left, having published nothing for them. The default is safe: ``ts`` for a service that
-        reads market data (it never takes a batch), :data:`QUIET_FOREVER` otherwise."""
+        left, having published nothing for them. The replay asks again after sending the open
+        prints at ``ts`` one by one; a batch that then starts with those bars says so
+        (``BarBatch.opened``). The default is safe: ``ts`` for a service that reads market data
+        (it never takes a batch), :data:`QUIET_FOREVER` otherwise."""
         reads_market = self._reads_market
         if reads_market is None:
             reads_market = self._reads_market = any(t.startswith(_MARKET) for t in self.inputs())
@@ -143,7 +145,8 @@ class Service(abc.ABC):
         stats.events_in += 1
         stats.events_out += len(out)
         stats.handle_seconds += elapsed
-        stats.handle_max_seconds = max(stats.handle_max_seconds, elapsed)
+        if elapsed > stats.handle_max_seconds:
+            stats.handle_max_seconds = elapsed
         return out
 
     def heartbeat(self, ts_ns: int) -> Heartbeat:
@@ -188,9 +191,11 @@ class SyncHost:
         self.services.append(service)
         tracing = self.tracing
 
+        publish = self.bus.publish_nowait
+
         def handler(topic: str, event: Event) -> None:
             for message in service.process(topic, event, dedup=False):
-                self.bus.publish_nowait(message.topic, message.event, message.key)
+                publish(message.topic, message.event, message.key)
 
         def traced(topic: str, event: Event) -> None:
             assert tracing is not None

@@ -149,12 +149,15 @@ def both_ways(config: BacktestConfig, data: dict[str, Candles]) -> tuple[Any, An
 
 
 def count_batches(engine: Backtest) -> list[int]:
-    seen = [0]
+    """[batches, batches whose first open print went out alone] as the strategies see them."""
+    seen = [0, 0]
     strategies = next(s for s in engine.host.services if s.name == "strategies")
     handle = strategies.handle
 
     def counting(topic: str, event: Any) -> Any:
-        seen[0] += isinstance(event, BarBatch)
+        if isinstance(event, BarBatch):
+            seen[0] += 1
+            seen[1] += event.opened
         return handle(topic, event)
 
     strategies.handle = counting  # type: ignore[method-assign]
@@ -191,6 +194,24 @@ def test_fast_forward_gives_the_bar_by_bar_fills_equity_and_stats_on_goog(
 
     assert batches > 50  # it really fast-forwarded
     assert len(fast.trades) > 40
+    assert_same_run(slow, fast)
+
+
+def test_a_fill_bar_joins_the_next_run_after_its_open_print_with_the_bar_by_bar_result() -> None:
+    config = BacktestConfig(
+        strategies=[StrategySpec("sma_cross", ["GOOG"], {"fast": 10, "slow": 20})],
+        timeframe="1d",
+        allow_short=False,
+    )
+    engine = Backtest(config, {"GOOG": candles(GOOG)})
+    seen = count_batches(engine)
+    fast = engine.run()
+    slow = Backtest(dataclasses.replace(config, fast_forward=False), {"GOOG": candles(GOOG)}).run()
+
+    # nearly every fill came at an open whose bar then went with the next run (not when the
+    # SMAs cross again on the fill bar itself)
+    assert len(fast.fills) > 40
+    assert len(fast.fills) - 2 <= seen[1] <= len(fast.fills), seen
     assert_same_run(slow, fast)
 
 

@@ -491,23 +491,35 @@ class MemoryBus(Bus):
             return 0
         self._dispatching = True
         handled = 0
+        fifo, topics = self._fifo, self._topics
         try:
-            while self._fifo:
-                record = self._fifo.popleft()
-                for sync_group in self._topics[record.topic].sync_groups:
-                    self._dispatch(sync_group, record)
+            while fifo:
+                record = fifo.popleft()
+                name, event = record.topic, record._event
+                for sync_group in topics[name].sync_groups:
+                    if event is None:  # published raw: decoding may fail, inside the policy
+                        self._dispatch(sync_group, record)
+                        continue
+                    try:
+                        sync_group.handler(name, event)
+                    except Exception as exc:
+                        self._dispatch(sync_group, record, exc)
                 handled += 1
         finally:
             self._dispatching = False
         return handled
 
-    def _dispatch(self, sync_group: _SyncGroup, record: _Record) -> None:
-        error: BaseException | None = None
-        for _attempt in range(sync_group.max_deliver):
+    def _dispatch(
+        self, sync_group: _SyncGroup, record: _Record, failed: BaseException | None = None
+    ) -> None:
+        """The error policy: up to ``max_deliver`` attempts (``failed``: the first one already
+        made), then the dead-letter topic."""
+        error = failed
+        for _attempt in range(1 if failed else 0, sync_group.max_deliver):
             try:
                 sync_group.handler(record.topic, record.event)
                 return
-            except Exception as exc:  # the error policy: retry, then dead-letter
+            except Exception as exc:
                 error = exc
         assert error is not None
         self._dead_letter(
