@@ -5,6 +5,8 @@ import math
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tickmesh.core.stamp import Stamper
 from tickmesh.model import Fill, Instrument, PortfolioSnapshot, Side
@@ -278,3 +280,39 @@ def test_equity_path_of_a_flat_book_is_its_cash_at_every_step() -> None:
     p.apply_fill(fill("a-2", Side.SELL, "1", "110.00"))
 
     assert p.equity_path({"BTC": [1.0, 2.0, 3.0]}) == [D("510.00")] * 3
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    prices=st.lists(
+        st.one_of(
+            st.floats(0.0001, 150_000, allow_nan=False),
+            st.integers(1, 10**12).map(lambda k: k / 10**8 + 5e-9),  # ties at the 9th decimal
+        ),
+        min_size=1,
+        max_size=40,
+    ),
+    cash=st.decimals("-1e9", "1e9", places=4, allow_nan=False, allow_infinity=False),
+    quantity=st.sampled_from(["1", "99", "0.001", "-3", "1250.5", "7E+2"]),
+    places=st.sampled_from([0, 2, 5, 8]),
+)
+def test_a_one_symbol_equity_path_is_digit_for_digit_what_equity_reads(
+    prices: list[float], cash: Decimal, quantity: str, places: int
+) -> None:
+    increment = D(1).scaleb(-places)
+    instrument = Instrument(symbol="X", price_increment=increment, size_increment=D("0.001"))
+    portfolio = Portfolio(D(10), Stamper.deterministic("p", "t"), {"X": instrument})
+    qty = D(quantity)
+    side = Side.BUY if qty > 0 else Side.SELL
+    portfolio.apply_fill(
+        Fill(event_id="e", ts_event=1, ts_init=1, fill_id="f", order_id="o", strategy_id="s",
+             symbol="X", side=side, quantity=abs(qty), price=D("3.5"), fee=cash.copy_abs())
+    )  # fmt: skip
+
+    path = portfolio.equity_path({"X": prices})
+
+    expected = []
+    for price in prices:
+        portfolio.mark("X", price)
+        expected.append(portfolio.equity)
+    assert [str(v) for v in path] == [str(v) for v in expected]
