@@ -344,8 +344,13 @@ _NO_TIMES = np.empty(0, np.int64)
 
 
 def _batch(symbol: str, tf: str, span: int, cols: OhlcvColumns, start: int, stop: int) -> BarBatch:
-    ts_open = cols.ts_open[start:stop]
+    """Bars ``start:stop`` as int64 / float64 arrays (views when the columns already are)."""
+    ts_open = np.asarray(cols.ts_open[start:stop], dtype=np.int64)
     last = int(ts_open[-1]) + span if stop > start else 0
+
+    def floats(column: Any) -> npt.NDArray[np.float64]:
+        return np.asarray(column[start:stop], dtype=np.float64)
+
     return BarBatch(
         event_id=f"{symbol}:{tf}:{start}:{stop}",
         ts_event=last,
@@ -354,11 +359,11 @@ def _batch(symbol: str, tf: str, span: int, cols: OhlcvColumns, start: int, stop
         symbol=symbol,
         timeframe=tf,
         ts_open=ts_open,
-        open=cols.open[start:stop],
-        high=cols.high[start:stop],
-        low=cols.low[start:stop],
-        close=cols.close[start:stop],
-        volume=cols.volume[start:stop],
+        open=floats(cols.open),
+        high=floats(cols.high),
+        low=floats(cols.low),
+        close=floats(cols.close),
+        volume=floats(cols.volume),
     )
 
 
@@ -396,7 +401,7 @@ class _Replay:
         bars: list[Bar] = []
         for symbol, cols in self._series.items():
             k = self._next[symbol]
-            if k < len(cols) and int(cols.ts_open[k]) == ts_open:
+            if k < len(cols) and cols.ts_open.item(k) == ts_open:
                 span = self._spans[symbol]
                 bars.append(
                     Bar(
@@ -404,11 +409,11 @@ class _Replay:
                         symbol=symbol,
                         timeframe=cols.timeframe,
                         ts_open=ts_open,
-                        open=float(cols.open[k]),
-                        high=float(cols.high[k]),
-                        low=float(cols.low[k]),
-                        close=float(cols.close[k]),
-                        volume=float(cols.volume[k]),
+                        open=cols.open.item(k),
+                        high=cols.high.item(k),
+                        low=cols.low.item(k),
+                        close=cols.close.item(k),
+                        volume=cols.volume.item(k),
                     )
                 )
         return bars
