@@ -145,8 +145,7 @@ class Service(abc.ABC):
         stats.events_in += 1
         stats.events_out += len(out)
         stats.handle_seconds += elapsed
-        if elapsed > stats.handle_max_seconds:
-            stats.handle_max_seconds = elapsed
+        stats.handle_max_seconds = max(stats.handle_max_seconds, elapsed)
         return out
 
     def heartbeat(self, ts_ns: int) -> Heartbeat:
