@@ -1,10 +1,11 @@
 """Round-trip trades from fills, and backtest statistics as backtesting.py defines them."""
 
-from tickmesh.analytics.stats import BacktestStats, compute_stats
+from tickmesh.analytics.stats import BacktestStats, Columns, compute_stats
 from tickmesh.analytics.trades import OpenTrade, Trade, TradeBook, TradeBuilder, build_trades
 
 __all__ = [
     "BacktestStats",
+    "Columns",
     "OpenTrade",
     "Trade",
     "TradeBook",

@@ -51,7 +51,7 @@ class Calendar(Enum):
     YEAR = "YE"
 
 
-def require_increasing(times: Sequence[int], what: str) -> None:
+def require_increasing(times: Sequence[int] | npt.NDArray[np.int64], what: str) -> None:
     """Raise :class:`DataError` naming the first timestamp that is not after the one before."""
     stamps = np.asarray(times, dtype=np.int64)
     late = np.flatnonzero(np.diff(stamps) <= 0)

@@ -30,11 +30,12 @@ bar. Only closed trades count; see :mod:`tickmesh.analytics.trades` for trades o
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from decimal import Decimal
-from itertools import pairwise
-from typing import NamedTuple
+from itertools import repeat
+from operator import itemgetter
+from typing import Any, Generic, NamedTuple, Protocol, TypeAlias, TypeGuard, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -68,6 +69,39 @@ _DURATIONS = frozenset(
         "avg_trade_duration",
     }
 )
+
+
+_CONVERSION_ERRORS = (TypeError, ValueError, OverflowError)
+"""What converting a column may raise on a bad item; the row-by-row reading then names it."""
+
+_V = TypeVar("_V")
+_V_co = TypeVar("_V_co", covariant=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Columns(Generic[_V]):
+    """A time series as two columns of equal length: ``times`` (ns) and ``values``.
+
+    :func:`compute_stats` takes it wherever it takes (ts, value) rows and reads it exactly as the
+    rows ``zip(times, values)``. A caller holding arrays (a 1M-bar backtest) so builds no tuple per
+    bar, and an int64 ``times`` array, or a float64 array of closes, is used as it is.
+    """
+
+    times: npt.NDArray[np.int64] | Sequence[int]
+    values: npt.NDArray[np.float64] | Sequence[_V]
+
+    def __post_init__(self) -> None:
+        if len(self.times) != len(self.values):
+            raise DataError(
+                f"columns differ in length: {len(self.times)} times, {len(self.values)} values"
+            )
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+
+Series: TypeAlias = "Sequence[tuple[int, _V]] | Columns[_V]"
+"""(ts ns, value) rows, or the same series as :class:`Columns`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +161,8 @@ class BacktestStats:
 class _Curve(NamedTuple):
     times: npt.NDArray[np.int64]
     values: FloatArray
-    money: list[Decimal | float]
+    final: Decimal | float
+    peak: Decimal | float
 
 
 class _Annual(NamedTuple):
@@ -158,9 +193,9 @@ class _TradeFigures(NamedTuple):
 
 
 def compute_stats(
-    equity: Sequence[tuple[int, Decimal | float]],
+    equity: Series[Decimal | float],
     trades: Sequence[Trade],
-    closes: Sequence[tuple[int, float]],
+    closes: Series[float],
     *,
     risk_free_rate: float = 0.0,
     periods_per_year: float | None = None,
@@ -169,7 +204,8 @@ def compute_stats(
 
     ``equity`` is (ts ns, equity) per bar, strictly increasing in time. ``closes`` is (ts ns,
     close) for the buy & hold return, measured from its first close to its last: start it at the
-    first bar the strategy could trade (backtesting.py skips the indicators' warm-up bars).
+    first bar the strategy could trade (backtesting.py skips the indicators' warm-up bars). Either
+    may be given as :class:`Columns` instead of rows, with the same result.
     ``periods_per_year`` overrides the inferred annualisation factor; returns are still measured
     per inferred calendar period. Trades map to bars through ``entry_bar``/``exit_bar`` when set,
     else through the last bar stamped at or before their entry and exit times.
@@ -191,8 +227,8 @@ def compute_stats(
         end=end,
         duration=end - start,
         exposure_time_pct=_exposure_pct(curve.times, closed),
-        equity_final=curve.money[-1],
-        equity_peak=max(curve.money),
+        equity_final=curve.final,
+        equity_peak=curve.peak,
         return_pct=return_pct,
         buy_hold_return_pct=_buy_hold_pct(closes),
         return_ann_pct=annual.return_pct,
@@ -230,33 +266,140 @@ def _check_settings(risk_free_rate: float, periods_per_year: float | None) -> No
         raise ConfigError(f"periods_per_year must be positive, got {periods_per_year!r}")
 
 
-def _equity_curve(equity: Sequence[tuple[int, Decimal | float]]) -> _Curve:
-    if not equity:
+def _equity_curve(equity: Series[Decimal | float]) -> _Curve:
+    """The curve as columns, each converted in one pass rather than row by row."""
+    times = _time_column(equity, _int_stamps)
+    if not len(times):
         raise DataError("the equity curve is empty: it needs at least one (ts, equity) point")
-    times = [int(ts) for ts, _ in equity]
     require_increasing(times, "equity")
-    money = [value for _, value in equity]
+    money = _value_column(equity)
+    values = _equity_values(money, times)
+    return _Curve(times, values, money[-1], _peak(money, values))
+
+
+def _time_column(
+    series: Series[_V], by_rows: Callable[[Iterator[Any]], list[Any]]
+) -> npt.NDArray[np.int64]:
+    """The timestamps as int64, in one pass (none for an int64 array).
+
+    Should that fail (a row not a pair, a stamp that is no integer), ``by_rows`` reads the stamps
+    again as the row-by-row code did, and so raises that code's error for its first bad row.
+    """
+    if isinstance(series, Columns) and _is_array(series.times, np.int64):
+        return series.times
+    try:
+        return np.fromiter(_stamps(series), np.int64, len(series))
+    except _CONVERSION_ERRORS:
+        return np.asarray(by_rows(_stamps(series)), dtype=np.int64)
+
+
+def _stamps(series: Series[_V]) -> Iterator[Any]:
+    return iter(series.times) if isinstance(series, Columns) else (ts for ts, _ in series)
+
+
+def _int_stamps(stamps: Iterator[Any]) -> list[int]:
+    """Equity timestamps as the row-by-row code read them: ``int()`` of each, in order."""
+    return [int(ts) for ts in stamps]
+
+
+def _is_array(column: object, dtype: type[np.generic]) -> TypeGuard[npt.NDArray[Any]]:
+    return isinstance(column, np.ndarray) and column.dtype == dtype
+
+
+def _value_column(series: Series[_V]) -> _Values[_V]:
+    return series.values if isinstance(series, Columns) else _RowValues(series)
+
+
+class _Values(Protocol[_V_co]):
+    """What is read of a column of values: its length, its items in order, and single items."""
+
+    def __len__(self) -> int: ...
+
+    def __iter__(self) -> Iterator[_V_co]: ...
+
+    def __getitem__(self, index: int, /) -> _V_co: ...
+
+
+class _RowValues(Generic[_V]):
+    """The values of (ts, value) rows, read in place: iterating them maps ``itemgetter`` over the
+    rows, without a Python call per row."""
+
+    __slots__ = ("_rows",)
+
+    def __init__(self, rows: Sequence[tuple[int, _V]]) -> None:
+        self._rows = rows
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __iter__(self) -> Iterator[_V]:
+        return map(itemgetter(1), self._rows)
+
+    def __getitem__(self, index: int, /) -> _V:
+        return self._rows[index][1]
+
+
+def _equity_values(money: _Values[Decimal | float], times: npt.NDArray[np.int64]) -> FloatArray:
+    """Every equity value as a float, in one pass while every value converts and is finite.
+
+    ``math.ldexp(value, 0)`` is ``float(value)`` for any real number and, like
+    :func:`math.isfinite`, refuses anything else (a str, which ``float()`` would parse). Any
+    failure sends the values through the row-by-row check, which raises for the first bad one; a
+    Decimal too large for a float is finite though its float is not, and passes that check.
+    """
+    try:
+        values = np.fromiter(map(math.ldexp, money, repeat(0)), np.float64, len(money))
+    except _CONVERSION_ERRORS:
+        return _values_by_rows(money, times)
+    if not np.isfinite(values).all():
+        return _values_by_rows(money, times)
+    return values
+
+
+def _values_by_rows(money: _Values[Decimal | float], times: npt.NDArray[np.int64]) -> FloatArray:
+    """The values checked one by one: raises for the first that is not a finite number."""
     for index, value in enumerate(money):
         if not _is_finite(value):
-            raise DataError(f"equity #{index} at {times[index]} is not finite: {value}")
-    values = np.array([float(value) for value in money], dtype=np.float64)
-    return _Curve(np.array(times, dtype=np.int64), values, money)
+            raise DataError(f"equity #{index} at {int(times[index])} is not finite: {value}")
+    return np.array([float(value) for value in money], dtype=np.float64)
 
 
 def _is_finite(value: Decimal | float) -> bool:
     return value.is_finite() if isinstance(value, Decimal) else math.isfinite(value)
 
 
-def _buy_hold_pct(closes: Sequence[tuple[int, float]]) -> float:
+def _peak(money: _Values[Decimal | float], values: FloatArray) -> Decimal | float:
+    """The largest equity value as given, the first of equal ones (what ``max`` returns).
+
+    ``float()`` rounds correctly, so it never reverses an order: the largest value is among the
+    rows whose float is the largest, and only those are compared exactly.
+    """
+    top = np.flatnonzero(values == values.max())
+    return max(money[index] for index in top.tolist())
+
+
+def _buy_hold_pct(closes: Series[float]) -> float:
     """Long-only return from the first close to the last, in percent."""
-    if not closes:
+    stamps = _time_column(closes, list)
+    if not len(stamps):
         raise DataError("closes are empty: buy & hold needs at least one (ts, close) point")
-    require_increasing([ts for ts, _ in closes], "close")
-    prices = np.array([close for _, close in closes], dtype=np.float64)
+    require_increasing(stamps, "close")
+    prices = _price_column(_value_column(closes))
     if not np.all(np.isfinite(prices)):
         raise DataError(f"closes must be finite, found {prices[~np.isfinite(prices)][0]}")
     with np.errstate(all="ignore"):
         return float((prices[-1] - prices[0]) / prices[0] * 100)
+
+
+def _price_column(values: _Values[float]) -> FloatArray:
+    """The closes as float64 in one pass (none for a float64 array), each converted as
+    ``np.array(list, dtype=np.float64)`` converts it; on failure by that very call."""
+    if _is_array(values, np.float64):
+        return values
+    try:
+        return np.fromiter(values, np.float64, len(values))
+    except _CONVERSION_ERRORS:
+        return np.array(list(values), dtype=np.float64)
 
 
 # --- returns and risk -----------------------------------------------------------------------
@@ -318,25 +461,41 @@ def _drawdowns(curve: _Curve, unit: int) -> _Drawdowns:
     with np.errstate(all="ignore"):
         drawdown = 1 - values / np.maximum.accumulate(values)
     max_fraction = float(np.nan_to_num(drawdown.max()))
-    episodes = _episodes(drawdown)
-    if not episodes:
+    starts, ends = _episodes(drawdown)
+    if not len(starts):
         # No episode: backtesting.py averages the non-zero drawdowns and has no duration.
         return _Drawdowns(max_fraction, -_nan_mean(drawdown[drawdown != 0]) * 100, None, None)
-    durations = [int(curve.times[end] - curve.times[start]) for start, end in episodes]
-    peaks = np.array([np.nanmax(drawdown[start : end + 1]) for start, end in episodes])
+    durations = (curve.times[ends] - curve.times[starts]).tolist()
     return _Drawdowns(
         max_fraction,
-        -float(np.mean(peaks)) * 100,
+        -float(np.mean(_episode_peaks(drawdown, starts, ends))) * 100,
         ceil_to(max(durations), unit),
         ceil_mean(durations, unit),
     )
 
 
-def _episodes(drawdown: FloatArray) -> list[tuple[int, int]]:
-    """(first, last) bar of each drawdown: consecutive bars at a peak (or the final bar) with at
+def _episodes(drawdown: FloatArray) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """First and last bar of each drawdown: consecutive bars at a peak (or the final bar) with at
     least one bar between them."""
     marks = np.unique(np.append(np.flatnonzero(drawdown == 0), len(drawdown) - 1))
-    return [(int(start), int(end)) for start, end in pairwise(marks) if end > start + 1]
+    starts, ends = marks[:-1], marks[1:]
+    apart = ends > starts + 1
+    return starts[apart], ends[apart]
+
+
+def _episode_peaks(
+    drawdown: FloatArray, starts: npt.NDArray[np.intp], ends: npt.NDArray[np.intp]
+) -> FloatArray:
+    """``np.nanmax`` of each episode's bars, first to last inclusive, in one ``reduceat``.
+
+    ``nanmax`` is ``fmax.reduce``; reducing at the interleaved bounds (start, last + 1, ...) gives
+    each episode at the even positions (the odd ones, between episodes, are dropped). A NaN pad
+    keeps the final bound inside the array, and ``fmax`` ignores it. The result is contiguous,
+    like the array once built episode by episode, so that ``np.mean`` sums it the same way.
+    """
+    padded = np.append(drawdown, np.nan)
+    bounds = np.column_stack((starts, ends + 1)).ravel()
+    return np.ascontiguousarray(np.fmax.reduceat(padded, bounds)[::2])
 
 
 def _nan_mean(values: FloatArray) -> float:
@@ -349,26 +508,61 @@ def _nan_mean(values: FloatArray) -> float:
 
 def _exposure_pct(times: npt.NDArray[np.int64], trades: Sequence[Trade]) -> float:
     """Share of bars, in percent, from some trade's entry bar to its exit bar inclusive."""
-    bar_times = [int(ts) for ts in times]
-    held = np.zeros(len(bar_times), dtype=bool)
-    for trade in trades:
-        entry, exit_ = _bar_span(trade, bar_times)
+    bars = _BarTimes(times)
+    spans = [_bar_span(trade, bars) for trade in trades]
+    return float(_held(spans, len(times)).mean() * 100)
+
+
+def _held(spans: list[tuple[int, int]], count: int) -> npt.NDArray[np.bool_]:
+    """Which of ``count`` bars lie in some (first, last) span: spans opened minus spans closed
+    up to each bar, as a running sum, rather than marking each span's bars in turn.
+
+    Bar numbers that are not integers (a float ``entry_bar``) are marked span by span, which
+    refuses them as slicing does; so are no spans, whose array is of floats.
+    """
+    bounds = np.array(spans).reshape(-1, 2)
+    if bounds.dtype.kind not in "iub":
+        return _marked(spans, count)
+    opened = np.bincount(bounds[:, 0], minlength=count + 1)
+    closed = np.bincount(bounds[:, 1] + 1, minlength=count + 1)
+    inside: npt.NDArray[np.bool_] = np.cumsum(opened[:count] - closed[:count]) > 0
+    return inside
+
+
+def _marked(spans: list[tuple[int, int]], count: int) -> npt.NDArray[np.bool_]:
+    held = np.zeros(count, dtype=bool)
+    for entry, exit_ in spans:
         held[entry : exit_ + 1] = True
-    return float(held.mean() * 100)
+    return held
 
 
-def _bar_span(trade: Trade, bar_times: list[int]) -> tuple[int, int]:
+class _BarTimes:
+    """The bar timestamps for placing trades; a list to search only once a trade needs one."""
+
+    def __init__(self, times: npt.NDArray[np.int64]) -> None:
+        self.count = len(times)
+        self.last = int(times[-1])
+        self._times = times
+        self._listed: list[int] | None = None
+
+    def at(self, ts: int, what: str) -> int:
+        if self._listed is None:
+            self._listed = self._times.tolist()
+        return bar_at(self._listed, ts, what)
+
+
+def _bar_span(trade: Trade, bars: _BarTimes) -> tuple[int, int]:
     what = f"trade {trade.strategy_id}/{trade.symbol} entered at {trade.entry_time}"
-    if trade.exit_time > bar_times[-1] and trade.exit_bar is None:
-        raise DataError(f"{what} exits at {trade.exit_time}, after the last bar ({bar_times[-1]})")
+    if trade.exit_time > bars.last and trade.exit_bar is None:
+        raise DataError(f"{what} exits at {trade.exit_time}, after the last bar ({bars.last})")
     entry = trade.entry_bar
     if entry is None:
-        entry = bar_at(bar_times, trade.entry_time, what)
+        entry = bars.at(trade.entry_time, what)
     exit_ = trade.exit_bar
     if exit_ is None:
-        exit_ = bar_at(bar_times, trade.exit_time, what)
-    if not 0 <= entry <= exit_ < len(bar_times):
-        raise DataError(f"{what} spans bars {entry}..{exit_}, outside 0..{len(bar_times) - 1}")
+        exit_ = bars.at(trade.exit_time, what)
+    if not 0 <= entry <= exit_ < bars.count:
+        raise DataError(f"{what} spans bars {entry}..{exit_}, outside 0..{bars.count - 1}")
     return entry, exit_
 
 

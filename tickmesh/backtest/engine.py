@@ -29,7 +29,7 @@ import numpy.typing as npt
 
 from tickmesh import topics
 from tickmesh.adapters.feeds.files import OhlcvColumns
-from tickmesh.analytics import BacktestStats, Trade, TradeBuilder, compute_stats
+from tickmesh.analytics import BacktestStats, Columns, Trade, TradeBuilder, compute_stats
 from tickmesh.analytics.trades import OpenTrade
 from tickmesh.bus.backends.memory import MemoryBus
 from tickmesh.core.clock import SimulatedClock
@@ -252,7 +252,7 @@ class Backtest:
             if progress is not None and replay.done - reported >= 4096:
                 reported = replay.done
                 progress(replay.done, total)
-        return self._result(equity, total, time.perf_counter() - started)
+        return self._result(equity, times, total, time.perf_counter() - started)
 
     def _quiet_until(self, services: Sequence[Service], ts: int) -> int:
         if not self.config.fast_forward:
@@ -313,13 +313,16 @@ class Backtest:
         return {symbol: self._stamper(f"feed:{symbol}") for symbol in series}
 
     def _result(
-        self, equity: list[tuple[int, Decimal]], bars: int, elapsed: float
+        self,
+        equity: list[tuple[int, Decimal]],
+        times: npt.NDArray[np.int64],
+        bars: int,
+        elapsed: float,
     ) -> BacktestResult:
-        times = [ts for ts, _ in equity]
+        """``times`` are the time steps replayed, one equity row each: the bars trades map to."""
         builder = TradeBuilder({s: self.config.instrument(s) for s in self.data}, bar_times=times)
         trades = [t for f in self.recorder.fills if (t := builder.apply(f)) is not None]
-        closes = self._closes()
-        stats = compute_stats(equity, trades, closes)
+        stats = compute_stats(equity, trades, self._closes())
         return BacktestResult(
             stats=stats,
             fills=list(self.recorder.fills),
@@ -331,13 +334,13 @@ class Backtest:
             elapsed_s=elapsed,
         )
 
-    def _closes(self) -> list[tuple[int, float]]:
-        """Buy & hold of the first symbol, from the first bar a strategy could trade."""
+    def _closes(self) -> Columns[float]:
+        """Buy & hold of the first symbol, from the first bar a strategy could trade: as columns,
+        not a million (ts, close) tuples."""
         symbol = sorted(self.data)[0]
         candles = self.data[symbol]
         warm = min(len(candles) - 1, self.runner.warmup_bars())
-        times, closes = candles.ts_open[warm:].tolist(), candles.close[warm:].tolist()
-        return list(zip(times, closes, strict=True))
+        return Columns(candles.ts_open[warm:], candles.close[warm:])
 
 
 _NO_TIMES = np.empty(0, np.int64)
