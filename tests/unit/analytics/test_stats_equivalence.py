@@ -34,7 +34,9 @@ from tickmesh.analytics.periods import (
     resolution,
 )
 from tickmesh.core.errors import DataError
-from tickmesh.model import Fill, Side
+from tickmesh.model import Side
+
+from .test_trades import fill
 
 D = Decimal
 MINUTE = 60_000_000_000
@@ -593,28 +595,10 @@ def test_columns_give_the_same_figures_as_rows(name: str) -> None:
 # --- trade builder --------------------------------------------------------------------------
 
 
-def a_fill(
-    n: int, side: Side, ts: int, quantity: str = "1", price: str = "100", fee: str = "0"
-) -> Fill:
-    return Fill(
-        event_id=f"e{n}",
-        ts_event=ts,
-        ts_init=ts,
-        fill_id=f"f{n}",
-        order_id=f"o{n}",
-        strategy_id="s",
-        symbol="X",
-        side=side,
-        quantity=D(quantity),
-        price=D(price),
-        fee=D(fee),
-    )
-
-
 def test_bar_times_as_an_int64_array_place_trades_like_the_list() -> None:
     times = [MONDAY + i * MINUTE for i in range(1_000)]
     fills = [
-        a_fill(i, Side.BUY if i % 2 == 0 else Side.SELL, times[0] + i * 37 * MINUTE // 2)
+        fill(i, Side.SELL if i % 2 else Side.BUY, "1", "100", ts=times[0] + i * 37 * MINUTE // 2)
         for i in range(50)
     ]
 
@@ -642,9 +626,9 @@ def test_bar_times_as_an_int64_array_place_trades_like_the_list() -> None:
 def test_bad_fill_names_its_first_bad_amount(
     quantity: str, price: str, fee: str, message: str
 ) -> None:
-    fill = a_fill(1, Side.BUY, MONDAY, quantity, price, fee)
+    bad = fill(1, Side.BUY, quantity, price, fee, ts=MONDAY)
 
     with pytest.raises(DataError) as raised:
-        TradeBuilder(bar_times=[MONDAY]).apply(fill)
+        TradeBuilder(bar_times=[MONDAY]).apply(bad)
 
     assert str(raised.value) == message
