@@ -20,14 +20,23 @@ _TIME_MASK = (1 << 48) - 1
 
 
 def _time_part(ms: int) -> str:
-    """The first 10 characters: 2 zero bits and 48 bits of milliseconds."""
+    """The first 10 characters: 2 zero bits and 48 bits of milliseconds (written out rather
+    than looped: every event id goes through here)."""
+    p = _PAIRS
     ms &= _TIME_MASK
-    return "".join([_PAIRS[(ms >> shift) & 1023] for shift in (40, 30, 20, 10, 0)])
+    return "".join(
+        (p[ms >> 40], p[(ms >> 30) & 1023], p[(ms >> 20) & 1023], p[(ms >> 10) & 1023],
+         p[ms & 1023])
+    )  # fmt: skip
 
 
-def _entropy_part(entropy: int) -> str:
+def _entropy_part(e: int) -> str:
     """The last 16 characters: 80 bits of entropy."""
-    return "".join([_PAIRS[(entropy >> shift) & 1023] for shift in (70, 60, 50, 40, 30, 20, 10, 0)])
+    p = _PAIRS
+    return "".join(
+        (p[(e >> 70) & 1023], p[(e >> 60) & 1023], p[(e >> 50) & 1023], p[(e >> 40) & 1023],
+         p[(e >> 30) & 1023], p[(e >> 20) & 1023], p[(e >> 10) & 1023], p[e & 1023])
+    )  # fmt: skip
 
 
 def encode_ulid(ms: int, entropy: int) -> str:
