@@ -56,7 +56,7 @@ from tickmesh.services.trading import (
     RiskService,
     StrategyService,
 )
-from tickmesh.storage.candles import Candles
+from tickmesh.storage.candles import COLUMNS, Candles
 from tickmesh.strategies import StrategyRunner
 
 NAMESPACE = "backtest"
@@ -234,21 +234,19 @@ class Backtest:
         replay = _Replay(series, self._stampers(series))
         equity: list[tuple[int, Decimal]] = []
         pos, reported, steps = 0, 0, times.tolist()
-        opened = False  # the open prints at steps[pos] went out, its bars not yet
         while pos < len(steps):
             ts = steps[pos]
             quiet = self._quiet_until(services, ts)
             if quiet > ts:
                 end = bisect.bisect_left(steps, quiet, pos)
-                self._fast_forward(replay, times[pos:end], equity, opened)
-            elif not opened:
+                self._fast_forward(replay, times[pos:end], equity)
+            elif not replay.opened(ts):
                 self._open(replay, ts)
-                opened = True
                 continue  # the fill is in: maybe the bars can join the next run
             else:
                 end = pos + 1
                 self._close(replay, ts, equity)
-            pos, opened = end, False
+            pos = end
             if progress is not None and replay.done - reported >= 4096:
                 reported = replay.done
                 progress(replay.done, total)
@@ -271,15 +269,10 @@ class Backtest:
         equity.append((ts_open, self.portfolio.equity))
 
     def _fast_forward(
-        self,
-        replay: _Replay,
-        times: npt.NDArray[np.int64],
-        equity: list[tuple[int, Decimal]],
-        opened: bool,
+        self, replay: _Replay, times: npt.NDArray[np.int64], equity: list[tuple[int, Decimal]]
     ) -> None:
-        """A run of time steps on which no service acts, as one batch per symbol (``opened``:
-        the first step's open prints already went out one by one)."""
-        batches = replay.batches_until(int(times[-1]), opened)
+        """A run of time steps on which no service acts, as one batch per symbol."""
+        batches = replay.batches_until(int(times[-1]))
         if len(batches) == 1 and len(batches[0]) == len(times):
             marks: dict[str, Sequence[float]] = {batches[0].symbol: batches[0].close.tolist()}
         else:
@@ -304,7 +297,7 @@ class Backtest:
         tf = self.config.timeframe
         span = topics.timeframe_seconds(tf) * _NS
         return {
-            symbol: _batch(symbol, tf, span, candles, 0, len(candles))
+            symbol: _batch(symbol, tf, span, _typed(candles), 0, len(candles))
             for symbol, candles in sorted(self.data.items())
             if len(candles)
         }
@@ -346,14 +339,18 @@ class Backtest:
 _NO_TIMES = np.empty(0, np.int64)
 
 
+def _typed(candles: Candles) -> Candles:
+    """The columns as int64 / float64 arrays (themselves when they already are), so the replay
+    reads numbers with ``ndarray.item``."""
+    return Candles(
+        np.asarray(candles.ts_open, dtype=np.int64),
+        *(np.asarray(getattr(candles, name), dtype=np.float64) for name in COLUMNS[1:]),
+    )
+
+
 def _batch(symbol: str, tf: str, span: int, cols: OhlcvColumns, start: int, stop: int) -> BarBatch:
-    """Bars ``start:stop`` as int64 / float64 arrays (views when the columns already are)."""
-    ts_open = np.asarray(cols.ts_open[start:stop], dtype=np.int64)
+    ts_open = cols.ts_open[start:stop]
     last = int(ts_open[-1]) + span if stop > start else 0
-
-    def floats(column: Any) -> npt.NDArray[np.float64]:
-        return np.asarray(column[start:stop], dtype=np.float64)
-
     return BarBatch(
         event_id=f"{symbol}:{tf}:{start}:{stop}",
         ts_event=last,
@@ -362,11 +359,11 @@ def _batch(symbol: str, tf: str, span: int, cols: OhlcvColumns, start: int, stop
         symbol=symbol,
         timeframe=tf,
         ts_open=ts_open,
-        open=floats(cols.open),
-        high=floats(cols.high),
-        low=floats(cols.low),
-        close=floats(cols.close),
-        volume=floats(cols.volume),
+        open=cols.open[start:stop],
+        high=cols.high[start:stop],
+        low=cols.low[start:stop],
+        close=cols.close[start:stop],
+        volume=cols.volume[start:stop],
     )
 
 
@@ -387,6 +384,11 @@ class _Replay:
         self._spans = {s: cols.ts_event - int(cols.ts_open[-1]) for s, cols in series.items()}
         self._held: tuple[int, list[Bar]] | None = None
         self.done = 0
+
+    def opened(self, ts_open: int) -> bool:
+        """Whether the bars opening at ``ts_open`` were handed out without advancing (their
+        open prints went out; the bars themselves not yet)."""
+        return self._held is not None and self._held[0] == ts_open
 
     def bars_at(self, ts_open: int, advance: bool = True) -> list[Bar]:
         """Every symbol's bar opening at ``ts_open``, by symbol; with ``advance=False`` they
@@ -421,10 +423,10 @@ class _Replay:
                 )
         return bars
 
-    def batches_until(self, last_open: int, opened: bool = False) -> list[BarBatch]:
-        """Every symbol's bars opening up to ``last_open``, one batch per symbol that has any
-        (``opened``: the bars held back by ``bars_at`` had their open prints sent)."""
-        held = {bar.symbol for bar in self._held[1]} if opened and self._held else set()
+    def batches_until(self, last_open: int) -> list[BarBatch]:
+        """Every symbol's bars opening up to ``last_open``, one batch per symbol that has any;
+        a symbol's batch that starts with a bar held back by ``bars_at`` is ``opened``."""
+        held = {bar.symbol for bar in self._held[1]} if self._held else set()
         self._held = None
         batches: list[BarBatch] = []
         for symbol, cols in self._series.items():

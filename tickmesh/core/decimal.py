@@ -10,8 +10,7 @@ ZERO = Decimal(0)
 
 def to_decimal(value: float | int | str | Decimal) -> Decimal:
     """Convert without binary-float noise: floats go through their shortest repr."""
-    kind = type(value)
-    if kind is float:  # the hot case (market data), tested first
+    if type(value) is float:  # the hot case (market data), tested first
         return Decimal(repr(value))
     if isinstance(value, Decimal):
         return value

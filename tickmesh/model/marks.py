@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from decimal import Decimal
 
 from tickmesh.core.decimal import to_decimal
@@ -61,9 +61,6 @@ class Marks:
 
     def __contains__(self, symbol: object) -> bool:
         return symbol in self._raw or symbol in self._money
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.settled())
 
     def _round(self, symbol: str, price: float) -> Decimal:
         return self._instrument(symbol).round_price(to_decimal(price))

@@ -328,7 +328,7 @@ def _integer_path(
     near = 1e-9 + 4.5e-16 * largest
     for k, (u, m) in enumerate(zip(units, marks, strict=True)):
         if abs(abs(u - m) - 0.5) <= near:  # round it the way to_decimal's repr rounds
-            marks[k] = int(Decimal(repr(float(prices[k]))).quantize(increment).scaleb(p))
+            marks[k] = int(to_decimal(prices[k]).quantize(increment).scaleb(p))
     base_units = int(base.scaleb(-exponent))
     q_units = int(quantity.scaleb(-q_exp)) * 10 ** (q_exp - p - exponent)
     with localcontext() as ctx:

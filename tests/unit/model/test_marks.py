@@ -33,7 +33,7 @@ def test_each_read_gives_the_eagerly_rounded_last_price() -> None:
             )
     for symbol, money in lazy.settled().items():
         assert str(money) == str(lazy.get(symbol, Decimal(0)))
-    assert set(lazy) == {"BTC", "EUR"}
+    assert set(lazy.settled()) == {"BTC", "EUR"}
 
 
 def test_a_fill_price_marks_only_a_symbol_without_a_price() -> None:
